@@ -1,0 +1,67 @@
+"""Centred, orthonormal 2-D FFTs and the image-domain helpers every method uses.
+
+All functions act on the last two dimensions of native complex tensors and broadcast over any
+leading (batch, coil) dimensions, on CPU or CUDA. "Centred" means the k-space and image origins
+sit at index ``n // 2``, the convention of fastMRI, BART and SigPy.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+_DIMS = (-2, -1)
+
+
+def fft2c(image: Tensor) -> Tensor:
+    """Centred orthonormal 2-D FFT: image -> k-space."""
+    shifted = torch.fft.ifftshift(image, dim=_DIMS)
+    return torch.fft.fftshift(torch.fft.fft2(shifted, dim=_DIMS, norm="ortho"), dim=_DIMS)
+
+
+def ifft2c(kspace: Tensor) -> Tensor:
+    """Centred orthonormal 2-D inverse FFT: k-space -> image."""
+    shifted = torch.fft.ifftshift(kspace, dim=_DIMS)
+    return torch.fft.fftshift(torch.fft.ifft2(shifted, dim=_DIMS, norm="ortho"), dim=_DIMS)
+
+
+def rss(coil_images: Tensor, dim: int = 1) -> Tensor:
+    """Root-sum-of-squares magnitude over the coil dimension (real or complex input)."""
+    return torch.sqrt((coil_images.abs() ** 2).sum(dim))
+
+
+def to_real_channels(x: Tensor) -> Tensor:
+    """Complex (..., H, W) -> real (..., 2, H, W) with real and imaginary parts as channels."""
+    return torch.view_as_real(x).movedim(-1, -3)
+
+
+def from_real_channels(x: Tensor) -> Tensor:
+    """Real (..., 2, H, W) -> complex (..., H, W); inverse of :func:`to_real_channels`."""
+    return torch.view_as_complex(x.movedim(-3, -1).contiguous())
+
+
+def center_crop(x: Tensor, shape: tuple[int, int]) -> Tensor:
+    """Crop the last two dims to ``shape`` around the centre (fastMRI's offsets: (n - m) // 2)."""
+    h, w = shape
+    big_h, big_w = x.shape[-2], x.shape[-1]
+    if not (0 < h <= big_h and 0 < w <= big_w):
+        raise ValueError(f"cannot crop {(big_h, big_w)} to {(h, w)}")
+    top, left = (big_h - h) // 2, (big_w - w) // 2
+    return x[..., top : top + h, left : left + w]
+
+
+def center_pad(x: Tensor, shape: tuple[int, int]) -> Tensor:
+    """Zero-pad the last two dims to ``shape``, placing ``x`` where :func:`center_crop` takes it."""
+    h, w = shape
+    small_h, small_w = x.shape[-2], x.shape[-1]
+    if h < small_h or w < small_w:
+        raise ValueError(f"cannot pad {(small_h, small_w)} to {(h, w)}")
+    top, left = (h - small_h) // 2, (w - small_w) // 2
+    return torch.nn.functional.pad(x, (left, w - small_w - left, top, h - small_h - top))
+
+
+def crop_or_pad(x: Tensor, shape: tuple[int, int]) -> Tensor:
+    """Bring the last two dims to ``shape``, cropping dims that are larger and padding smaller."""
+    h = min(x.shape[-2], shape[0])
+    w = min(x.shape[-1], shape[1])
+    return center_pad(center_crop(x, (h, w)), shape)

@@ -1,0 +1,12 @@
+"""Reconstruction methods behind one interface; importing this package registers them all."""
+
+from kspacekit.methods import zero_filled  # noqa: F401  (registers the method)
+from kspacekit.methods.base import (
+    ReconMeta,
+    ReconstructionMethod,
+    available_methods,
+    create_method,
+    register,
+)
+
+__all__ = ["ReconMeta", "ReconstructionMethod", "available_methods", "create_method", "register"]

@@ -1,0 +1,93 @@
+"""The one interface every reconstruction method implements, classical and learned alike.
+
+A method takes masked k-space, the mask and a little metadata for a batch of slices and returns
+magnitude images at the target size. The CLI, evaluation, reports and exports only ever see
+this interface, so they treat every method alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from kspacekit.errors import KspaceKitError
+
+
+@dataclass(frozen=True)
+class ReconMeta:
+    """What a method may know about a batch besides its samples.
+
+    ``target_size``: (h, w) of the output image (the fastMRI reconstruction size).
+    ``num_low_frequencies``: fully sampled centre lines of a 1-D mask, or None if unknown/2-D.
+    ``acceleration``: nominal acceleration of the mask, or None if unknown.
+    """
+
+    target_size: tuple[int, int]
+    num_low_frequencies: int | None = None
+    acceleration: float | None = None
+
+
+class ReconstructionMethod(ABC):
+    """Masked k-space (B, C, H, W) complex + mask (broadcastable, 0/1) + meta -> image (B, h, w).
+
+    Single-coil data has C == 1. Implementations must not modify their inputs and must work on
+    whatever device the inputs are on.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
+        """Return float32 magnitude images (B, h, w) with (h, w) == meta.target_size."""
+
+    def __call__(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
+        check_inputs(kspace, mask)
+        with torch.no_grad():
+            return self.reconstruct(kspace, mask, meta)
+
+
+def check_inputs(kspace: Tensor, mask: Tensor) -> None:
+    """Reject inputs no method can use, with messages the CLI can show as they are."""
+    if kspace.ndim != 4:
+        raise KspaceKitError(f"k-space must be (batch, coils, H, W), got shape {tuple(kspace.shape)}")
+    if not kspace.is_complex():
+        raise KspaceKitError("k-space must be complex")
+    if not torch.isfinite(torch.view_as_real(kspace)).all():
+        raise KspaceKitError("k-space contains NaN or Inf")
+    try:
+        torch.broadcast_shapes(mask.shape, kspace.shape)
+    except RuntimeError:
+        raise KspaceKitError(
+            f"mask shape {tuple(mask.shape)} does not match k-space shape {tuple(kspace.shape)}"
+        ) from None
+
+
+_REGISTRY: dict[str, Callable[..., ReconstructionMethod]] = {}
+
+
+def register(name: str) -> Callable[[type[ReconstructionMethod]], type[ReconstructionMethod]]:
+    """Class decorator: make a method available by name to the CLI and to :func:`create_method`."""
+
+    def add(cls: type[ReconstructionMethod]) -> type[ReconstructionMethod]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def available_methods() -> list[str]:
+    """Names of all registered methods."""
+    return sorted(_REGISTRY)
+
+
+def create_method(name: str, **options: object) -> ReconstructionMethod:
+    """Instantiate a registered method with its options (e.g. ``lam=0.01``)."""
+    if name not in _REGISTRY:
+        raise KspaceKitError(f"unknown method {name!r}; choose from {', '.join(available_methods())}")
+    return _REGISTRY[name](**options)

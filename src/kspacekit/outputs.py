@@ -1,0 +1,51 @@
+"""Safe output files: atomic writes, no silent overwrites, names that stay inside the output dir."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from kspacekit.errors import KspaceKitError
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless ``overwrite``; make sure the parent exists."""
+    if path.is_dir():
+        raise KspaceKitError("output is a directory, expected a file path", path)
+    if path.exists() and not overwrite:
+        raise KspaceKitError("output exists; pass --overwrite to replace it", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise KspaceKitError(f"cannot create output directory ({err.strerror})", path.parent) from None
+    if not os.access(path.parent, os.W_OK):
+        raise KspaceKitError("output directory is not writable", path.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A failure inside the block (or a crash) leaves no partial file under the final name.
+    """
+    path = Path(path)
+    check_writable(path, overwrite)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def output_path_for(out_dir: Path, name: str) -> Path:
+    """``out_dir / name`` for a name derived from input data, refusing names that escape out_dir."""
+    candidate = (out_dir / name).resolve()
+    if Path(name).name != name or candidate.parent != out_dir.resolve():
+        raise KspaceKitError(f"unsafe output name {name!r}", out_dir)
+    return out_dir / name
