@@ -1,0 +1,389 @@
+"""Read fastMRI-layout HDF5 volumes one slice (or one batch of slices) at a time.
+
+A volume file holds ``kspace`` (``(slices, coils, H, W)`` multi-coil or ``(slices, H, W)``
+single-coil, complex), and depending on its kind:
+
+- ``train`` (train/val): a target ``reconstruction_rss`` / ``reconstruction_esc`` (slices, h, w);
+- ``test``: no target, a 1-D ``mask`` (W,) and attrs ``acceleration``, ``num_low_frequency``;
+- ``course``: undersampled ``kspace_4af`` / ``kspace_8af`` (with optional ``mask_4af`` /
+  ``mask_8af``) beside or instead of ``kspace``;
+- ``raw``: k-space only (the user's own data, possibly without ``ismrmrd_header``).
+
+:func:`inspect_volume` opens a file once, validates it and records shapes and attributes;
+:func:`read_slice`, :class:`SliceDataset` and :func:`iter_volume_batches` then read only the
+slices asked for, with h5py slicing, never the whole volume.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from kspacekit.data.header import HeaderInfo, parse_ismrmrd_header
+from kspacekit.errors import KspaceKitError
+
+KSPACE_KEYS = ("kspace", "kspace_4af", "kspace_8af")
+TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")  # multi-coil preference first
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """One validated volume file: shapes, attributes, header geometry and stored masks.
+
+    ``masks`` maps a k-space key to its stored 1-D mask (``kspace`` -> ``mask``,
+    ``kspace_4af`` -> ``mask_4af``). ``padding`` is the acquired column range
+    ``[left, right)`` from the header (all columns without header). ``target_size`` is the
+    target's ``(h, w)``, else the header's recon ``(x, y)`` (fastMRI's crop size), else ``(H, W)``.
+    """
+
+    path: Path
+    kind: str
+    multicoil: bool
+    num_slices: int
+    num_coils: int
+    kspace_shape: tuple[int, ...]
+    kspace_keys: tuple[str, ...]
+    target_key: str | None
+    target_size: tuple[int, int]
+    padding: tuple[int, int]
+    header: HeaderInfo | None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The stored ``mask`` of a test file, if any."""
+        return self.masks.get("kspace")
+
+    def default_kspace_key(self) -> str:
+        """``kspace`` when present, else the first undersampled variant (``kspace_4af``)."""
+        return self.kspace_keys[0]
+
+
+@dataclass
+class SliceSample:
+    """One slice: k-space (coils, H, W) complex64, its 1-D mask (W,) if known, target (h, w) if any."""
+
+    kspace: torch.Tensor
+    mask: torch.Tensor | None
+    target: torch.Tensor | None
+    fname: str
+    slice_num: int
+    kspace_key: str
+    target_size: tuple[int, int]
+    padding: tuple[int, int]
+    num_low_frequencies: int | None
+    acceleration: float | None
+    max_value: float | None
+
+
+@dataclass
+class VolumeBatch:
+    """Consecutive slices of one volume: k-space (B, C, H, W), masks (B, W) and targets (B, h, w) if any."""
+
+    kspace: torch.Tensor
+    mask: torch.Tensor | None
+    target: torch.Tensor | None
+    slice_indices: list[int]
+    num_low_frequencies: int | None
+    acceleration: float | None
+
+
+def count_low_frequencies(mask: np.ndarray) -> int:
+    """Length of the run of sampled columns that contains the centre column ``W // 2``."""
+    center = mask.shape[-1] // 2
+    unsampled = np.flatnonzero(mask == 0)
+    left = unsampled[unsampled < center]
+    right = unsampled[unsampled >= center]
+    first_right = right[0] if right.size else mask.shape[-1]
+    last_left = left[-1] if left.size else -1
+    return int(max(first_right - last_left - 1, 0))
+
+
+def _python_value(value: Any) -> Any:
+    """HDF5 attribute values as plain Python (str, int, float) where they are scalars."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _open(path: Path) -> h5py.File:
+    """Open an HDF5 file for reading, turning every way it can fail into a KspaceKitError."""
+    if not path.exists():
+        raise KspaceKitError("file not found", path)
+    if path.is_dir():
+        raise KspaceKitError("is a directory, expected an .h5 file", path)
+    if not h5py.is_hdf5(path):
+        raise KspaceKitError("not an HDF5 file", path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise KspaceKitError(f"cannot read HDF5 file, truncated or corrupt ({err})", path) from None
+
+
+def _check_kspace(path: Path, hf: h5py.File, key: str) -> tuple[int, ...]:
+    dataset = hf[key]
+    if not isinstance(dataset, h5py.Dataset) or dataset.ndim not in (3, 4):
+        shape = getattr(dataset, "shape", "a group")
+        raise KspaceKitError(
+            f"'{key}' must be (slices, coils, H, W) or (slices, H, W), got {shape}", path
+        )
+    if not np.issubdtype(dataset.dtype, np.complexfloating):
+        raise KspaceKitError(f"'{key}' must be complex, got dtype {dataset.dtype}", path)
+    return dataset.shape
+
+
+def _read_masks(path: Path, hf: h5py.File, kspace_keys: Sequence[str], width: int) -> dict[str, np.ndarray]:
+    masks = {}
+    for key in kspace_keys:
+        mask_key = key.replace("kspace", "mask")
+        if mask_key not in hf:
+            continue
+        mask = np.asarray(hf[mask_key], dtype=np.float32)
+        if mask.shape != (width,):
+            raise KspaceKitError(f"'{mask_key}' must be 1-D with {width} columns (W), got shape {mask.shape}", path)
+        masks[key] = mask
+    return masks
+
+
+def _kind(kspace_keys: Sequence[str], target_key: str | None, masks: dict[str, np.ndarray]) -> str:
+    if any(key != "kspace" for key in kspace_keys):
+        return "course"
+    if target_key is not None:
+        return "train"
+    return "test" if "kspace" in masks else "raw"
+
+
+def inspect_volume(path: str | Path) -> VolumeInfo:
+    """Open a volume once, validate it (shapes, dtypes, mask, header) and describe it."""
+    path = Path(path)
+    with _open(path) as hf:
+        kspace_keys = tuple(key for key in KSPACE_KEYS if key in hf)
+        if not kspace_keys:
+            raise KspaceKitError(f"no k-space dataset (expected one of {', '.join(KSPACE_KEYS)})", path)
+        shapes = {key: _check_kspace(path, hf, key) for key in kspace_keys}
+        if len(set(shapes.values())) > 1:
+            raise KspaceKitError(f"k-space datasets differ in shape: {shapes}", path)
+        kspace_shape = shapes[kspace_keys[0]]
+        multicoil = len(kspace_shape) == 4
+        num_slices, height, width = kspace_shape[0], kspace_shape[-2], kspace_shape[-1]
+
+        # fastMRI single-coil files hold both targets; their challenge target is the ESC one
+        preference = TARGET_KEYS if multicoil else TARGET_KEYS[::-1]
+        target_key = next((key for key in preference if key in hf), None)
+        target_hw = None
+        if target_key is not None:
+            target_shape = hf[target_key].shape
+            if len(target_shape) != 3 or target_shape[0] != num_slices:
+                raise KspaceKitError(
+                    f"'{target_key}' must be (slices, h, w) with {num_slices} slices, got {target_shape}", path
+                )
+            target_hw = (target_shape[1], target_shape[2])
+
+        header = None
+        if "ismrmrd_header" in hf:
+            try:
+                header = parse_ismrmrd_header(hf["ismrmrd_header"][()])
+            except KspaceKitError as err:
+                raise KspaceKitError(err.message, path) from None
+
+        masks = _read_masks(path, hf, kspace_keys, width)
+        attrs = {key: _python_value(value) for key, value in hf.attrs.items()}
+
+    if target_hw is not None:
+        target_size = target_hw
+    elif header is not None:
+        target_size = (header.recon_size[0], header.recon_size[1])
+    else:
+        target_size = (height, width)
+    return VolumeInfo(
+        path=path,
+        kind=_kind(kspace_keys, target_key, masks),
+        multicoil=multicoil,
+        num_slices=num_slices,
+        num_coils=kspace_shape[1] if multicoil else 1,
+        kspace_shape=kspace_shape,
+        kspace_keys=kspace_keys,
+        target_key=target_key,
+        target_size=target_size,
+        padding=(header.padding_left, header.padding_right) if header is not None else (0, width),
+        header=header,
+        attrs=attrs,
+        masks=masks,
+    )
+
+
+def _acceleration(info: VolumeInfo, kspace_key: str) -> float | None:
+    """``kspace_4af`` -> 4; otherwise the file's ``acceleration`` attribute, if any."""
+    match = re.fullmatch(r"kspace_(\d+)af", kspace_key)
+    if match:
+        return float(match.group(1))
+    value = info.attrs.get("acceleration")
+    return None if value is None else float(value)
+
+
+def _check_key(info: VolumeInfo, kspace_key: str | None) -> str:
+    key = info.default_kspace_key() if kspace_key is None else kspace_key
+    if key not in info.kspace_keys:
+        raise KspaceKitError(f"no k-space '{key}' (available: {', '.join(info.kspace_keys)})", info.path)
+    return key
+
+
+def _read_slices(
+    info: VolumeInfo, kspace_key: str, start: int, stop: int
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Slices ``start:stop`` as (B, C, H, W) complex64, masks (B, W) or None, targets (B, h, w) or None.
+
+    Masks: the stored one for test files (``mask``) or course keys (``mask_4af``); for a course
+    key without a stored mask, the columns holding any nonzero sample of each slice (the
+    undersampled data is zero-filled, so its nonzero columns are the sampled ones).
+    """
+    if not 0 <= start < stop <= info.num_slices:
+        raise KspaceKitError(f"slices {start}:{stop} out of range (volume has {info.num_slices})", info.path)
+    try:
+        with h5py.File(info.path, "r") as hf:
+            kspace = np.asarray(hf[kspace_key][start:stop], dtype=np.complex64)
+            target = None if info.target_key is None else np.asarray(hf[info.target_key][start:stop], np.float32)
+    except OSError as err:
+        raise KspaceKitError(f"cannot read slices {start}:{stop}, truncated or corrupt ({err})", info.path) from None
+    finite = np.isfinite(kspace).reshape(stop - start, -1).all(axis=1)
+    if not finite.all():
+        bad = start + int(np.argmin(finite))
+        raise KspaceKitError(f"slice {bad} of '{kspace_key}' contains NaN or Inf", info.path)
+    if not info.multicoil:
+        kspace = kspace[:, None]
+
+    if kspace_key in info.masks:
+        mask = np.broadcast_to(info.masks[kspace_key], (stop - start, kspace.shape[-1])).copy()
+    elif kspace_key != "kspace":
+        mask = (np.abs(kspace).sum(axis=(1, 2)) > 0).astype(np.float32)
+    else:
+        mask = None
+    return (
+        torch.from_numpy(kspace),
+        None if mask is None else torch.from_numpy(mask),
+        None if target is None else torch.from_numpy(target),
+    )
+
+
+def _num_low_frequencies(info: VolumeInfo, kspace_key: str, mask: torch.Tensor | None) -> int | None:
+    """The file's ``num_low_frequency`` for its stored mask, else the smallest count over the mask rows."""
+    if kspace_key == "kspace" and "num_low_frequency" in info.attrs:
+        return int(info.attrs["num_low_frequency"])
+    if mask is None:
+        return None
+    return min(count_low_frequencies(row) for row in mask.reshape(-1, mask.shape[-1]).numpy())
+
+
+def read_slice(info: VolumeInfo, index: int, kspace_key: str | None = None) -> SliceSample:
+    """Read one slice of a volume (and its mask and target), nothing more."""
+    key = _check_key(info, kspace_key)
+    kspace, mask, target = _read_slices(info, key, index, index + 1)
+    mask = None if mask is None else mask[0]
+    max_value = info.attrs.get("max")
+    return SliceSample(
+        kspace=kspace[0],
+        mask=mask,
+        target=None if target is None else target[0],
+        fname=info.path.name,
+        slice_num=index,
+        kspace_key=key,
+        target_size=info.target_size,
+        padding=info.padding,
+        num_low_frequencies=_num_low_frequencies(info, key, mask),
+        acceleration=_acceleration(info, key),
+        max_value=None if max_value is None else float(max_value),
+    )
+
+
+def iter_volume_batches(info: VolumeInfo, batch_size: int, kspace_key: str | None = None) -> Iterator[VolumeBatch]:
+    """Consecutive batches of up to ``batch_size`` slices, each read with one h5py slice."""
+    if batch_size < 1:
+        raise KspaceKitError(f"batch size must be at least 1, got {batch_size}")
+    key = _check_key(info, kspace_key)
+    for start in range(0, info.num_slices, batch_size):
+        stop = min(start + batch_size, info.num_slices)
+        kspace, mask, target = _read_slices(info, key, start, stop)
+        yield VolumeBatch(
+            kspace=kspace,
+            mask=mask,
+            target=target,
+            slice_indices=list(range(start, stop)),
+            num_low_frequencies=_num_low_frequencies(info, key, mask),
+            acceleration=_acceleration(info, key),
+        )
+
+
+def _volume_files(root_or_files: str | Path | Sequence[str | Path]) -> list[Path]:
+    if isinstance(root_or_files, (str, Path)):
+        root = Path(root_or_files)
+        if not root.is_dir():
+            return [root]
+        files = sorted(root.glob("*.h5"))
+        if not files:
+            raise KspaceKitError("no .h5 files in folder", root)
+        return files
+    return [Path(f) for f in root_or_files]
+
+
+class SliceDataset(Dataset):
+    """All slices of all volumes in a folder (``*.h5``, sorted) or in a list of files.
+
+    Each file is inspected once (shapes and attributes only). ``challenge`` ("multicoil" /
+    "singlecoil"), when given, must match every file. ``sample_rate`` keeps that fraction of
+    slices, ``volume_sample_rate`` that fraction of volumes, both drawn reproducibly from
+    ``seed``. Items are :class:`SliceSample`, or ``transform(sample)``.
+    """
+
+    def __init__(
+        self,
+        root_or_files: str | Path | Sequence[str | Path],
+        *,
+        challenge: str | None = None,
+        kspace_key: str | None = None,
+        transform: Callable[[SliceSample], Any] | None = None,
+        sample_rate: float = 1.0,
+        volume_sample_rate: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        if challenge not in (None, "multicoil", "singlecoil"):
+            raise KspaceKitError(f"challenge must be 'multicoil' or 'singlecoil', got {challenge!r}")
+        if sample_rate < 1.0 and volume_sample_rate is not None:
+            raise KspaceKitError("set sample_rate (by slice) or volume_sample_rate (by volume), not both")
+        rng = random.Random(seed)
+        self.kspace_key = kspace_key
+        self.transform = transform
+
+        volumes = [inspect_volume(path) for path in _volume_files(root_or_files)]
+        for info in volumes:
+            if challenge is not None and info.multicoil != (challenge == "multicoil"):
+                raise KspaceKitError(f"not {challenge} data (k-space shape {info.kspace_shape})", info.path)
+            _check_key(info, kspace_key)
+        if volume_sample_rate is not None and volume_sample_rate < 1.0:
+            keep = sorted(rng.sample(range(len(volumes)), round(len(volumes) * volume_sample_rate)))
+            volumes = [volumes[i] for i in keep]
+        self.volumes: list[VolumeInfo] = volumes
+
+        samples = [(v, s) for v, info in enumerate(volumes) for s in range(info.num_slices)]
+        if sample_rate < 1.0:
+            samples = [samples[i] for i in sorted(rng.sample(range(len(samples)), round(len(samples) * sample_rate)))]
+        self.samples: list[tuple[int, int]] = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Any:
+        volume, slice_num = self.samples[i]
+        sample = read_slice(self.volumes[volume], slice_num, self.kspace_key)
+        return sample if self.transform is None else self.transform(sample)
