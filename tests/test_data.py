@@ -312,6 +312,8 @@ def test_slice_dataset_over_folder_and_file_list(files: dict[str, Path], tmp_pat
     assert len(by_volume.volumes) == 1 and len(by_volume) == SLICES
     with pytest.raises(KspaceKitError, match="not both"):
         SliceDataset(folder, sample_rate=0.5, volume_sample_rate=0.5)
+    with pytest.raises(KspaceKitError, match="sample_rate must be in"):
+        SliceDataset(folder, sample_rate=0.0)
     with pytest.raises(KspaceKitError, match="single.h5.*not multicoil"):
         SliceDataset(files["single"], challenge="multicoil")
     (tmp_path / "empty").mkdir()
@@ -346,10 +348,12 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path: Path) -> None:
         write_h5(tmp_path / "rank2.h5", kspace=good[0, 0]): "must be .* got \\(8, 6\\)",
         write_h5(tmp_path / "rank5.h5", kspace=good[None]): "must be .* got \\(1, 2, 3, 8, 6\\)",
         write_h5(tmp_path / "real.h5", kspace=good.real): "must be complex, got dtype float32",
-        write_h5(tmp_path / "mask.h5", kspace=good, mask=np.ones(8)): "'mask' must be 1-D with 6 columns",
+        write_h5(tmp_path / "mask.h5", kspace=good, mask=np.ones(8)): "'mask' must be 1-D with W=6 columns",
         write_h5(tmp_path / "mask2d.h5", kspace=good, mask=np.ones((8, 6))): "'mask' must be 1-D",
         write_h5(tmp_path / "target.h5", kspace=good, reconstruction_rss=np.ones((3, 4, 4))): "with 2 slices",
         bad_header: "ISMRMRD header is not valid XML",
+        write_h5(tmp_path / "empty.h5", kspace=good[:0]): "'kspace' is empty",
+        write_h5(tmp_path / "mixed.h5", kspace_4af=good, kspace_8af=good[:1]): "differ in shape",
     }
     for path, problem in cases.items():
         with pytest.raises(KspaceKitError, match=problem) as err:
@@ -368,6 +372,9 @@ def test_nonfinite_slice_names_file_and_slice(tmp_path: Path) -> None:
         list(iter_volume_batches(info, batch_size=2))
     with pytest.raises(KspaceKitError, match="nan.h5: slices 3:4 out of range"):
         read_slice(info, 3)
+    info.path.write_bytes(info.path.read_bytes()[:1000])  # the file changed after inspection
+    with pytest.raises(KspaceKitError, match="nan.h5: cannot read slices 0:1, truncated or corrupt"):
+        read_slice(info, 0)
 
 
 def test_failed_write_leaves_no_file(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""fastMRI-layout HDF5 data: ISMRMRD headers, reading volumes slice by slice, writing volumes and submissions."""
+"""fastMRI-layout HDF5 data: ISMRMRD headers, reading volumes slice by slice, writing files."""
 
 from kspacekit.data.fastmri import (
     SliceDataset,

@@ -26,6 +26,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
+from rich.progress import track
 from torch.utils.data import Dataset
 
 from kspacekit.data.header import HeaderInfo, parse_ismrmrd_header
@@ -88,7 +89,7 @@ class SliceSample:
 
 @dataclass
 class VolumeBatch:
-    """Consecutive slices of one volume: k-space (B, C, H, W), masks (B, W) and targets (B, h, w) if any."""
+    """Consecutive slices of one volume: k-space (B, C, H, W), masks (B, W), targets (B, h, w) if any."""
 
     kspace: torch.Tensor
     mask: torch.Tensor | None
@@ -118,33 +119,31 @@ def _python_value(value: Any) -> Any:
     return value
 
 
-def _open(path: Path) -> h5py.File:
-    """Open an HDF5 file for reading, turning every way it can fail into a KspaceKitError."""
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise KspaceKitError("file not found", path)
     if path.is_dir():
         raise KspaceKitError("is a directory, expected an .h5 file", path)
     if not h5py.is_hdf5(path):
         raise KspaceKitError("not an HDF5 file", path)
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise KspaceKitError(f"cannot read HDF5 file, truncated or corrupt ({err})", path) from None
 
 
 def _check_kspace(path: Path, hf: h5py.File, key: str) -> tuple[int, ...]:
     dataset = hf[key]
     if not isinstance(dataset, h5py.Dataset) or dataset.ndim not in (3, 4):
         shape = getattr(dataset, "shape", "a group")
-        raise KspaceKitError(
-            f"'{key}' must be (slices, coils, H, W) or (slices, H, W), got {shape}", path
-        )
+        raise KspaceKitError(f"'{key}' must be (slices, coils, H, W) or (slices, H, W), got {shape}", path)
     if not np.issubdtype(dataset.dtype, np.complexfloating):
         raise KspaceKitError(f"'{key}' must be complex, got dtype {dataset.dtype}", path)
+    if 0 in dataset.shape:
+        raise KspaceKitError(f"'{key}' is empty, shape {dataset.shape}", path)
     return dataset.shape
 
 
-def _read_masks(path: Path, hf: h5py.File, kspace_keys: Sequence[str], width: int) -> dict[str, np.ndarray]:
+def _read_masks(
+    path: Path, hf: h5py.File, kspace_keys: Sequence[str], width: int
+) -> dict[str, np.ndarray]:
+    """The stored 1-D mask of each k-space key (``mask`` for ``kspace``, ``mask_4af`` for ``kspace_4af``)."""
     masks = {}
     for key in kspace_keys:
         mask_key = key.replace("kspace", "mask")
@@ -152,7 +151,7 @@ def _read_masks(path: Path, hf: h5py.File, kspace_keys: Sequence[str], width: in
             continue
         mask = np.asarray(hf[mask_key], dtype=np.float32)
         if mask.shape != (width,):
-            raise KspaceKitError(f"'{mask_key}' must be 1-D with {width} columns (W), got shape {mask.shape}", path)
+            raise KspaceKitError(f"'{mask_key}' must be 1-D with W={width} columns, got {mask.shape}", path)
         masks[key] = mask
     return masks
 
@@ -168,38 +167,48 @@ def _kind(kspace_keys: Sequence[str], target_key: str | None, masks: dict[str, n
 def inspect_volume(path: str | Path) -> VolumeInfo:
     """Open a volume once, validate it (shapes, dtypes, mask, header) and describe it."""
     path = Path(path)
-    with _open(path) as hf:
-        kspace_keys = tuple(key for key in KSPACE_KEYS if key in hf)
-        if not kspace_keys:
-            raise KspaceKitError(f"no k-space dataset (expected one of {', '.join(KSPACE_KEYS)})", path)
-        shapes = {key: _check_kspace(path, hf, key) for key in kspace_keys}
-        if len(set(shapes.values())) > 1:
-            raise KspaceKitError(f"k-space datasets differ in shape: {shapes}", path)
-        kspace_shape = shapes[kspace_keys[0]]
-        multicoil = len(kspace_shape) == 4
-        num_slices, height, width = kspace_shape[0], kspace_shape[-2], kspace_shape[-1]
+    _check_file(path)
+    try:
+        with h5py.File(path, "r") as hf:
+            return _describe(path, hf)
+    except OSError as err:
+        raise KspaceKitError(f"cannot read HDF5 file, truncated or corrupt ({err})", path) from None
 
-        # fastMRI single-coil files hold both targets; their challenge target is the ESC one
-        preference = TARGET_KEYS if multicoil else TARGET_KEYS[::-1]
-        target_key = next((key for key in preference if key in hf), None)
-        target_hw = None
-        if target_key is not None:
-            target_shape = hf[target_key].shape
-            if len(target_shape) != 3 or target_shape[0] != num_slices:
-                raise KspaceKitError(
-                    f"'{target_key}' must be (slices, h, w) with {num_slices} slices, got {target_shape}", path
-                )
-            target_hw = (target_shape[1], target_shape[2])
 
-        header = None
-        if "ismrmrd_header" in hf:
-            try:
-                header = parse_ismrmrd_header(hf["ismrmrd_header"][()])
-            except KspaceKitError as err:
-                raise KspaceKitError(err.message, path) from None
+def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
+    """The body of :func:`inspect_volume`: shapes, attributes and small datasets only."""
+    kspace_keys = tuple(key for key in KSPACE_KEYS if key in hf)
+    if not kspace_keys:
+        raise KspaceKitError(f"no k-space dataset (expected one of {', '.join(KSPACE_KEYS)})", path)
+    shapes = {key: _check_kspace(path, hf, key) for key in kspace_keys}
+    if len(set(shapes.values())) > 1:
+        raise KspaceKitError(f"k-space datasets differ in shape: {shapes}", path)
+    kspace_shape = shapes[kspace_keys[0]]
+    multicoil = len(kspace_shape) == 4
+    num_slices, height, width = kspace_shape[0], kspace_shape[-2], kspace_shape[-1]
 
-        masks = _read_masks(path, hf, kspace_keys, width)
-        attrs = {key: _python_value(value) for key, value in hf.attrs.items()}
+    # fastMRI single-coil files hold both targets; their challenge target is the ESC one
+    preference = TARGET_KEYS if multicoil else TARGET_KEYS[::-1]
+    target_key = next((key for key in preference if key in hf), None)
+    target_hw = None
+    if target_key is not None:
+        target_shape = hf[target_key].shape
+        if len(target_shape) != 3 or target_shape[0] != num_slices:
+            raise KspaceKitError(
+                f"'{target_key}' must be (slices, h, w) with {num_slices} slices, got {target_shape}",
+                path,
+            )
+        target_hw = (target_shape[1], target_shape[2])
+
+    header = None
+    if "ismrmrd_header" in hf:
+        try:
+            header = parse_ismrmrd_header(hf["ismrmrd_header"][()])
+        except KspaceKitError as err:
+            raise KspaceKitError(err.message, path) from None
+
+    masks = _read_masks(path, hf, kspace_keys, width)
+    attrs = {key: _python_value(value) for key, value in hf.attrs.items()}
 
     if target_hw is not None:
         target_size = target_hw
@@ -236,7 +245,8 @@ def _acceleration(info: VolumeInfo, kspace_key: str) -> float | None:
 def _check_key(info: VolumeInfo, kspace_key: str | None) -> str:
     key = info.default_kspace_key() if kspace_key is None else kspace_key
     if key not in info.kspace_keys:
-        raise KspaceKitError(f"no k-space '{key}' (available: {', '.join(info.kspace_keys)})", info.path)
+        available = ", ".join(info.kspace_keys)
+        raise KspaceKitError(f"no k-space '{key}' (available: {available})", info.path)
     return key
 
 
@@ -251,12 +261,15 @@ def _read_slices(
     """
     if not 0 <= start < stop <= info.num_slices:
         raise KspaceKitError(f"slices {start}:{stop} out of range (volume has {info.num_slices})", info.path)
+    target = None
     try:
         with h5py.File(info.path, "r") as hf:
             kspace = np.asarray(hf[kspace_key][start:stop], dtype=np.complex64)
-            target = None if info.target_key is None else np.asarray(hf[info.target_key][start:stop], np.float32)
+            if info.target_key is not None:
+                target = np.asarray(hf[info.target_key][start:stop], dtype=np.float32)
     except OSError as err:
-        raise KspaceKitError(f"cannot read slices {start}:{stop}, truncated or corrupt ({err})", info.path) from None
+        message = f"cannot read slices {start}:{stop}, truncated or corrupt ({err})"
+        raise KspaceKitError(message, info.path) from None
     finite = np.isfinite(kspace).reshape(stop - start, -1).all(axis=1)
     if not finite.all():
         bad = start + int(np.argmin(finite))
@@ -278,7 +291,7 @@ def _read_slices(
 
 
 def _num_low_frequencies(info: VolumeInfo, kspace_key: str, mask: torch.Tensor | None) -> int | None:
-    """The file's ``num_low_frequency`` for its stored mask, else the smallest count over the mask rows."""
+    """The file's ``num_low_frequency`` for its stored mask, else the smallest count over mask rows."""
     if kspace_key == "kspace" and "num_low_frequency" in info.attrs:
         return int(info.attrs["num_low_frequency"])
     if mask is None:
@@ -307,7 +320,9 @@ def read_slice(info: VolumeInfo, index: int, kspace_key: str | None = None) -> S
     )
 
 
-def iter_volume_batches(info: VolumeInfo, batch_size: int, kspace_key: str | None = None) -> Iterator[VolumeBatch]:
+def iter_volume_batches(
+    info: VolumeInfo, batch_size: int, kspace_key: str | None = None
+) -> Iterator[VolumeBatch]:
     """Consecutive batches of up to ``batch_size`` slices, each read with one h5py slice."""
     if batch_size < 1:
         raise KspaceKitError(f"batch size must be at least 1, got {batch_size}")
@@ -361,11 +376,16 @@ class SliceDataset(Dataset):
             raise KspaceKitError(f"challenge must be 'multicoil' or 'singlecoil', got {challenge!r}")
         if sample_rate < 1.0 and volume_sample_rate is not None:
             raise KspaceKitError("set sample_rate (by slice) or volume_sample_rate (by volume), not both")
+        for name, rate in (("sample_rate", sample_rate), ("volume_sample_rate", volume_sample_rate)):
+            if rate is not None and not 0.0 < rate <= 1.0:
+                raise KspaceKitError(f"{name} must be in (0, 1], got {rate}")
         rng = random.Random(seed)
         self.kspace_key = kspace_key
         self.transform = transform
 
-        volumes = [inspect_volume(path) for path in _volume_files(root_or_files)]
+        paths = _volume_files(root_or_files)
+        inspecting = track(paths, "Inspecting volumes", transient=True, disable=len(paths) < 100)
+        volumes = [inspect_volume(path) for path in inspecting]
         for info in volumes:
             if challenge is not None and info.multicoil != (challenge == "multicoil"):
                 raise KspaceKitError(f"not {challenge} data (k-space shape {info.kspace_shape})", info.path)
@@ -377,7 +397,8 @@ class SliceDataset(Dataset):
 
         samples = [(v, s) for v, info in enumerate(volumes) for s in range(info.num_slices)]
         if sample_rate < 1.0:
-            samples = [samples[i] for i in sorted(rng.sample(range(len(samples)), round(len(samples) * sample_rate)))]
+            keep = sorted(rng.sample(range(len(samples)), round(len(samples) * sample_rate)))
+            samples = [samples[i] for i in keep]
         self.samples: list[tuple[int, int]] = samples
 
     def __len__(self) -> int:

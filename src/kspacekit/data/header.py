@@ -126,7 +126,8 @@ def _optional_text(root: etree.Element, path: str) -> str | None:
 
 
 def _size(root: etree.Element, space: str) -> tuple[int, int, int]:
-    return tuple(_int(root, f"encoding/{space}/matrixSize/{axis}") for axis in "xyz")  # type: ignore[return-value]
+    x, y, z = (_int(root, f"encoding/{space}/matrixSize/{axis}") for axis in "xyz")
+    return x, y, z
 
 
 def parse_ismrmrd_header(xml: bytes | str) -> HeaderInfo:

@@ -28,12 +28,12 @@ def target_attrs(target: np.ndarray) -> dict[str, float]:
     return {"max": float(target.max()), "norm": float(np.linalg.norm(target))}
 
 
-def _check_volume(path: Path, kspace: np.ndarray, target: np.ndarray | None, mask: np.ndarray | None) -> None:
+def _check_volume(
+    path: Path, kspace: np.ndarray, target: np.ndarray | None, mask: np.ndarray | None
+) -> None:
     if kspace.ndim not in (3, 4) or not np.iscomplexobj(kspace):
-        raise KspaceKitError(
-            f"kspace must be complex (slices, coils, H, W) or (slices, H, W), got {kspace.dtype} {kspace.shape}",
-            path,
-        )
+        expected = "complex (slices, coils, H, W) or (slices, H, W)"
+        raise KspaceKitError(f"kspace must be {expected}, got {kspace.dtype} {kspace.shape}", path)
     if target is not None and (target.ndim != 3 or target.shape[0] != kspace.shape[0]):
         raise KspaceKitError(
             f"target must be (slices, h, w) with {kspace.shape[0]} slices, got {target.shape}", path
@@ -104,7 +104,7 @@ def write_submission(
     path = output_path_for(Path(out_dir), name)
     reconstruction = np.asarray(reconstruction, dtype=np.float32)
     if reconstruction.ndim != 3:
-        raise KspaceKitError(f"reconstruction must be (slices, H, W), got shape {reconstruction.shape}", path)
+        raise KspaceKitError(f"reconstruction must be (slices, H, W), got {reconstruction.shape}", path)
     if not np.isfinite(reconstruction).all():
         raise KspaceKitError("reconstruction contains NaN or Inf values", path)
     with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
