@@ -439,7 +439,7 @@ def convert_to_fastmri(
     ``reconstruction_esc`` for single-coil: the magnitude of the inverse centred FFT, RSS over
     coils, uncropped) with attrs ``max``/``norm``. Undersampled data are stored as they are,
     without a target: line-wise sampling as fastMRI's 1-D ``mask`` (W,), any other pattern as
-    ``mask_2d`` (H, W); attrs ``acceleration`` and ``num_low_frequencies`` describe it.
+    ``mask_2d`` (H, W); attrs ``acceleration`` and ``num_low_frequency`` describe it.
     """
     import h5py
     import torch
@@ -470,7 +470,7 @@ def convert_to_fastmri(
     else:
         attrs["acceleration"] = sampling.acceleration
         if sampling.line_wise:
-            attrs["num_low_frequencies"] = sampling.num_low_frequencies
+            attrs["num_low_frequency"] = sampling.num_low_frequencies  # fastMRI test files spell it so
     with atomic_path(output, overwrite) as tmp:
         write_volume(
             tmp,
