@@ -1,0 +1,52 @@
+"""Shared fixtures: small synthetic fastMRI-layout files and a way to run the CLI as a user does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kspacekit.data import write_volume
+from kspacekit.fft import fft2c, ifft2c, rss
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def synthetic_kspace(slices: int, coils: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Multi-coil k-space of a smooth object seen through smooth complex coil maps."""
+    g = torch.Generator().manual_seed(seed)
+    y, x = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+    obj = ((x / 0.7) ** 2 + (y / 0.8) ** 2 < 1).float() * (1 + 0.3 * torch.cos(6 * x) * torch.sin(4 * y))
+    obj = obj * (1 + 0.05 * torch.randn(slices, height, width, generator=g))
+    angles = torch.arange(coils) * 2 * torch.pi / coils
+    maps = torch.exp(-((x - 0.8 * torch.cos(angles)[:, None, None]) ** 2 + (y - 0.8 * torch.sin(angles)[:, None, None]) ** 2))
+    maps = maps * torch.exp(1j * (angles[:, None, None] + x))
+    return fft2c(obj[:, None] * maps[None]).to(torch.complex64).numpy()
+
+
+def write_train_file(path: Path, slices: int = 3, coils: int = 4, height: int = 64, width: int = 48,
+                     seed: int = 0) -> Path:
+    """A fully sampled multi-coil train/val file with its RSS target."""
+    kspace = synthetic_kspace(slices, coils, height, width, seed)
+    target = rss(ifft2c(torch.from_numpy(kspace)), dim=1).numpy()
+    return write_volume(path, kspace, target=target, attrs={"acquisition": "CORPD_FBK", "patient_id": "p"})
+
+
+def run_cli(*args: str, check_rc: int | None = None) -> subprocess.CompletedProcess:
+    """Run ``kspacekit ARGS`` in a subprocess, as a user would (exit codes, stderr)."""
+    result = subprocess.run([sys.executable, "-m", "kspacekit", *args], capture_output=True, text=True)
+    if check_rc is not None:
+        assert result.returncode == check_rc, result.stderr
+    return result
+
+
+@pytest.fixture
+def train_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "train"
+    write_train_file(folder / "file_a.h5", seed=1)
+    write_train_file(folder / "file_b.h5", slices=2, seed=2)
+    return folder
