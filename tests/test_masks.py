@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from fastmri.data.subsample import create_mask_for_mask_type
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from kspacekit.errors import KspaceKitError
@@ -298,6 +298,7 @@ def test_plane_mask_spec_and_unseeded_draws(kind):
     center_fraction=st.floats(0.05, 0.4),
     seed=st.integers(0, 2**32 - 1),
 )
+@example(kind="poisson", height=12, width=12, acceleration=6.0, center_fraction=0.375, seed=0)
 def test_plane_masks_property(kind, height, width, acceleration, center_fraction, seed):
     """Any plane and ratio: refused only when the box exceeds the budget; else exact and seeded."""
     shape = (height, width)

@@ -100,12 +100,11 @@ class MaskSpec:
         shape = _check_shape(shape)
         rng = _random_state(seed)
         pair = rng.randint(len(self.center_fractions))
-        sampler = _SAMPLERS[self.kind]
-        acceleration, center_fraction = (
-            float(self.accelerations[pair]),
-            float(self.center_fractions[pair]),
+        acceleration = float(self.accelerations[pair])
+        center_fraction = float(self.center_fractions[pair])
+        sampled, num_low_frequencies = _SAMPLERS[self.kind](
+            shape, acceleration, center_fraction, rng
         )
-        sampled, num_low_frequencies = sampler(shape, acceleration, center_fraction, rng)
         mask_shape = (1,) * (len(shape) - sampled.ndim) + sampled.shape
         return torch.from_numpy(sampled.reshape(mask_shape).astype(np.float32)), num_low_frequencies
 
@@ -513,8 +512,8 @@ def _conflict_pairs(radius: np.ndarray, priority: np.ndarray) -> tuple[np.ndarra
     index = np.arange(radius.size, dtype=np.int32 if radius.size < 2**31 else np.int64)
     index = index.reshape(height, width)
     earlier, later = [index[:0, 0]], [index[:0, 0]]
-    for dy in range(steps):
-        for dx in range(1 - steps, steps):
+    for dy in range(min(steps, height)):
+        for dx in range(max(1 - steps, 1 - width), min(steps, width)):
             separation = math.hypot(dy, dx)
             if (dy == 0 and dx <= 0) or separation >= reach:
                 continue  # each pair once; no pair this far apart can conflict
