@@ -1,0 +1,97 @@
+"""Training batches: retrospective undersampling with a seeded mask per slice, and normalisation.
+
+Every slice gets its own mask, drawn from a seed made of the run's seed, the file name and the
+slice number (and the epoch for training data, so each epoch sees new masks; validation masks
+never change). Columns outside the header's acquired range stay unsampled. Each slice is then
+divided by the maximum of its zero-filled image so that losses see images of order one whatever
+the scanner's scale; all models are scale-equivariant, so this changes nothing at inference.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from kspacekit.data import SliceSample
+from kspacekit.errors import KspaceKitError
+from kspacekit.masks import MaskSpec
+from kspacekit.models.image_domain import zero_filled_image
+
+
+@dataclass
+class Batch:
+    """Masked, normalised k-space (B, C, H, W), mask (B, 1, ., W), targets (B, h, w), scales (B,)."""
+
+    kspace: Tensor
+    mask: Tensor
+    target: Tensor
+    scale: Tensor
+    target_size: tuple[int, int]
+    num_low_frequencies: int | None
+    fnames: list[str]
+    slice_nums: list[int]
+
+    def to(self, device: torch.device) -> Batch:
+        return replace(
+            self,
+            kspace=self.kspace.to(device),
+            mask=self.mask.to(device),
+            target=self.target.to(device),
+            scale=self.scale.to(device),
+        )
+
+
+class MaskAndCollate:
+    """DataLoader ``collate_fn``: undersample each slice, normalise it, stack the batch.
+
+    Set ``epoch`` before iterating; with ``train=False`` masks ignore the epoch.
+    """
+
+    def __init__(self, spec: MaskSpec, seed: int, train: bool) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.train = train
+        self.epoch = 0
+
+    def mask_seed(self, sample: SliceSample) -> tuple[int, ...]:
+        file_key = zlib.crc32(sample.fname.encode())
+        if self.train:
+            return (self.seed, self.epoch, file_key, sample.slice_num)
+        return (self.seed, file_key, sample.slice_num)
+
+    def undersample(self, sample: SliceSample) -> tuple[Tensor, Tensor, int]:
+        mask, num_low = self.spec(sample.kspace.shape, self.mask_seed(sample))
+        left, right = sample.padding
+        mask[..., :left] = 0
+        mask[..., right:] = 0
+        return sample.kspace * mask, mask, num_low
+
+    def __call__(self, samples: list[SliceSample]) -> Batch:
+        first = samples[0]
+        for sample in samples:
+            if sample.target is None:
+                raise KspaceKitError("training needs fully sampled data with a target image", sample.fname)
+            if sample.kspace.shape != first.kspace.shape or sample.target_size != first.target_size:
+                raise KspaceKitError(
+                    f"slices of different shapes in one batch ({tuple(sample.kspace.shape)} vs "
+                    f"{tuple(first.kspace.shape)}); use --batch-size 1",
+                    sample.fname,
+                )
+        undersampled = [self.undersample(sample) for sample in samples]
+        kspace = torch.stack([k for k, _, _ in undersampled])
+        mask = torch.stack([m for _, m, _ in undersampled])
+        target = torch.stack([sample.target for sample in samples])
+        scale = zero_filled_image(kspace, mask, first.target_size).flatten(1).amax(1).clamp_min(1e-20)
+        return Batch(
+            kspace=kspace / scale[:, None, None, None],
+            mask=mask,
+            target=target / scale[:, None, None],
+            scale=scale,
+            target_size=first.target_size,
+            num_low_frequencies=min(n for _, _, n in undersampled),
+            fnames=[sample.fname for sample in samples],
+            slice_nums=[sample.slice_num for sample in samples],
+        )

@@ -1,0 +1,442 @@
+"""The training engine: one loop for every model, with validation, checkpoints and resumption.
+
+:func:`train` runs a :class:`TrainConfig`: plain training (optionally validated on ``val``) or
+k-fold cross-validation by volume. Each epoch: shuffled batches (a new seeded mask per slice),
+a supervised step (or, for the GAN, a discriminator step then a generator step), per-step logs;
+then validation with the fastMRI metrics on whole volumes, an atomic checkpoint (``last.pt``,
+and ``best.pt`` when validation SSIM improves) and the LR schedule. ``checkpoint_every`` adds
+mid-epoch checkpoints; resuming from one replays the epoch's remaining batches exactly.
+A NaN/Inf loss stops the run before the bad step touches the weights; the last checkpoint stays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from kspacekit.data import SliceDataset
+from kspacekit.errors import KspaceKitError
+from kspacekit.losses import reconstruction_loss
+from kspacekit.models import build_discriminator, build_model, model_config
+from kspacekit.models.gan import discriminator_loss, generator_adversarial_loss
+from kspacekit.outputs import atomic_path
+from kspacekit.runtime import resolve_device
+from kspacekit.training.batches import Batch, MaskAndCollate
+from kspacekit.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from kspacekit.training.config import TrainConfig
+from kspacekit.training.distributed import (
+    DistInfo,
+    ResumableSampler,
+    all_ranks_mean,
+    barrier,
+    setup,
+    teardown,
+)
+from kspacekit.training.folds import split_samples, volume_folds
+from kspacekit.training.logs import CsvLog, RunLogger
+
+
+class TrainingDiverged(KspaceKitError):
+    """The loss became NaN or Inf; training stopped without applying the bad step."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run leaves behind (per fold for cross-validation)."""
+
+    output: Path
+    epochs: int
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    model: nn.Module | None = None
+
+
+@dataclass
+class RunCounters:
+    """Counters that a checkpoint must restore for an exact resume."""
+
+    epoch: int = 0
+    batches_done: int = 0
+    step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    best_ssim: float = -math.inf
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+def make_optimizer(name: str, params: Iterable[Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    classes = {
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "adagrad": torch.optim.Adagrad,
+        "rmsprop": torch.optim.RMSprop,
+    }
+    return classes[name](params, lr=lr, weight_decay=weight_decay)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def open_dataset(path: str, config: TrainConfig) -> SliceDataset:
+    """All slices under ``path``; every volume must carry a fully sampled target image."""
+    dataset = SliceDataset(path, challenge=config.challenge, sample_rate=config.sample_rate, seed=config.seed)
+    for info in dataset.volumes:
+        if info.target_key is None:
+            raise KspaceKitError(
+                "training needs fully sampled k-space with a target image (reconstruction_rss/_esc); "
+                "this file has none",
+                info.path,
+            )
+    if len(dataset) == 0:
+        raise KspaceKitError("no slices to train on", path)
+    return dataset
+
+
+class Trainer:
+    """Trains one model on one (train, val) split, writing into ``out_dir``."""
+
+    def __init__(
+        self, config: TrainConfig, out_dir: Path, train_set: Dataset, val_set: Dataset | None, info: DistInfo
+    ) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.train_set = train_set
+        self.val_set = val_set
+        self.info = info
+        self.device = info.device
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.is_gan = config.model == "gan"
+        self.checkpoint_path = out_dir / "checkpoints" / "last.pt"
+
+        seed_everything(config.seed)
+        self.model_config = model_config(config.model, config.model_options)
+        self.model: nn.Module = build_model(config.model, self.model_config).to(self.device)
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr, config.weight_decay)
+        self.scheduler = make_scheduler(config, self.optimizer)
+        self.disc: nn.Module | None = None
+        self.disc_optimizer: torch.optim.Optimizer | None = None
+        if self.is_gan:
+            self.disc = build_discriminator(self.model_config).to(self.device)
+            disc_lr = config.disc_lr or config.lr
+            self.disc_optimizer = make_optimizer(config.optimizer, self.disc.parameters(), disc_lr, config.weight_decay)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
+        self.progress = RunCounters()
+        self.metrics: dict[str, float] = {}
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        p = self.progress
+        state = {
+            "model": self.config.model,
+            "config": self.model_config,
+            "state_dict": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": p.epoch,
+            "batches_done": p.batches_done,
+            "step": p.step,
+            "loss_sum": p.loss_sum,
+            "loss_count": p.loss_count,
+            "best_ssim": p.best_ssim,
+            "metrics": self.metrics,
+            "rng": capture_rng_state(),
+            "train_config": self.config.to_dict(),
+        }
+        if self.disc is not None and self.disc_optimizer is not None:
+            state["discriminator"] = unwrap(self.disc).state_dict()
+            state["disc_optimizer"] = self.disc_optimizer.state_dict()
+        return state
+
+    def save(self, name: str = "last.pt") -> None:
+        if self.info.is_main:
+            save_checkpoint(self.out_dir / "checkpoints" / name, self.checkpoint())
+
+    def resume(self) -> None:
+        """Restore model, optimizers, scheduler, scaler, counters and RNG states from ``last.pt``."""
+        ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        if ckpt.get("model") != self.config.model or ckpt.get("config") != self.model_config:
+            raise KspaceKitError(
+                f"checkpoint is for model {ckpt.get('model')} {ckpt.get('config')}, not this run's", self.checkpoint_path
+            )
+        self.model.load_state_dict(ckpt["state_dict"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        if self.disc is not None and self.disc_optimizer is not None:
+            self.disc.load_state_dict(ckpt["discriminator"])
+            self.disc_optimizer.load_state_dict(ckpt["disc_optimizer"])
+        self.progress = RunCounters(
+            ckpt["epoch"], ckpt["batches_done"], ckpt["step"], ckpt["loss_sum"], ckpt["loss_count"], ckpt["best_ssim"]
+        )
+        self.metrics = dict(ckpt["metrics"])
+        restore_rng_state(ckpt["rng"])
+
+    # ---- steps -------------------------------------------------------------------------------
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
+
+    def checked(self, loss: Tensor, what: str) -> float:
+        """The loss averaged over ranks; stop (on every rank alike) if it is NaN or Inf."""
+        value = all_ranks_mean(loss.detach().float(), self.info)
+        if not math.isfinite(value):
+            last = self.checkpoint_path if self.checkpoint_path.exists() else None
+            kept = f"last good checkpoint kept: {last}" if last else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"{what} became {value} at epoch {self.progress.epoch + 1}, step {self.progress.step + 1}; "
+                f"training stopped ({kept}); try a lower --lr",
+                self.out_dir,
+            )
+        return value
+
+    def predict(self, model: nn.Module, batch: Batch) -> Tensor:
+        return model(batch.kspace, batch.mask, batch.target_size, batch.num_low_frequencies).float()
+
+    def supervised_step(self, batch: Batch) -> tuple[float, float | None]:
+        with self.autocast():
+            loss = reconstruction_loss(self.config.loss, self.predict(self.model, batch), batch.target)
+        value = self.checked(loss, "loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return value, None
+
+    def discriminator_step(self, real: Tensor, fake: Tensor) -> float:
+        """Update D on real targets vs *detached* reconstructions: no gradient reaches G."""
+        assert self.disc is not None and self.disc_optimizer is not None
+        with self.autocast():
+            logits = self.disc(torch.cat([real, fake.detach()]).unsqueeze(1))
+            real_logits, fake_logits = logits.float().chunk(2)
+            loss = discriminator_loss(real_logits, fake_logits, self.config.gan_loss)
+        value = self.checked(loss, "discriminator loss")
+        self.disc_optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.disc_optimizer)
+        return value
+
+    def generator_step(self, batch: Batch, fake: Tensor) -> float:
+        """Update G on content loss + weighted adversarial loss against the (frozen) updated D."""
+        assert self.disc is not None
+        disc = unwrap(self.disc)
+        disc.requires_grad_(False)
+        try:
+            with self.autocast():
+                adversarial = generator_adversarial_loss(disc(fake.unsqueeze(1)).float(), self.config.gan_loss)
+                content = reconstruction_loss(self.config.loss, fake, batch.target)
+                loss = content + self.config.adversarial_weight * adversarial
+        finally:
+            disc.requires_grad_(True)
+        value = self.checked(loss, "generator loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        return value
+
+    def gan_step(self, batch: Batch) -> tuple[float, float | None]:
+        with self.autocast():
+            fake = self.predict(self.model, batch)
+        disc_value = self.discriminator_step(batch.target, fake)
+        value = self.generator_step(batch, fake)
+        self.scaler.update()
+        return value, disc_value
+
+    # ---- validation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, bar: Progress) -> dict[str, float]:
+        """Mean loss over slices and fastMRI NMSE/PSNR/SSIM over whole volumes (original scale)."""
+        from kspacekit.training.metrics import volume_scores
+
+        assert self.val_set is not None
+        model = unwrap(self.model)
+        model.eval()
+        collate = MaskAndCollate(self.config.mask_spec(), self.config.seed, train=False)
+        loader = DataLoader(self.val_set, batch_size=self.config.batch_size, collate_fn=collate,
+                            num_workers=self.config.num_workers)
+        slices: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+        losses = []
+        task = bar.add_task("validation", total=len(loader), loss="-")
+        for batch in loader:
+            batch = batch.to(self.device)
+            with self.autocast():
+                pred = self.predict(model, batch)
+            losses.append(reconstruction_loss(self.config.loss, pred, batch.target).item())
+            scale = batch.scale[:, None, None]
+            for fname, slice_num, p, t in zip(batch.fnames, batch.slice_nums, pred * scale, batch.target * scale):
+                slices[fname][slice_num] = (p.cpu().numpy(), t.cpu().numpy())
+            bar.update(task, advance=1, loss=f"{losses[-1]:.4g}")
+        model.train()
+        scores = [volume_scores(*map(np.stack, zip(*(s[k] for k in sorted(s))))) for s in slices.values()]
+        return {
+            "val_loss": float(np.mean(losses)),
+            **{f"val_{key}": float(np.mean([s[key] for s in scores])) for key in ("nmse", "psnr", "ssim")},
+        }
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainResult:
+        config, info = self.config, self.info
+        if resume:
+            self.resume()
+        if info.distributed:
+            self.model = DistributedDataParallel(self.model)
+            if self.disc is not None:
+                self.disc = DistributedDataParallel(self.disc)
+        logger = RunLogger(self.out_dir, self.progress.step if resume else None, config.tensorboard) if info.is_main else None
+        sampler = ResumableSampler(len(self.train_set), info, config.seed)
+        collate = MaskAndCollate(config.mask_spec(), config.seed, train=True)
+        loader = DataLoader(self.train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate,
+                            num_workers=config.num_workers)
+        step_fn = self.gan_step if self.is_gan else self.supervised_step
+        console = Console(stderr=True)
+        bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+            disable=not (config.progress and info.is_main),
+        )
+        try:
+            with bar:
+                while self.progress.epoch < config.epochs:
+                    p = self.progress
+                    epoch_start = time.monotonic()
+                    sampler.set_epoch(p.epoch, skip=p.batches_done * config.batch_size)
+                    collate.epoch = p.epoch
+                    self.model.train()
+                    task = bar.add_task(f"epoch {p.epoch + 1}/{config.epochs}", total=p.batches_done + len(loader),
+                                        completed=p.batches_done, loss="-")
+                    for batch in loader:
+                        loss, disc_loss = step_fn(batch.to(self.device))
+                        p.step += 1
+                        p.batches_done += 1
+                        p.loss_sum += loss
+                        p.loss_count += 1
+                        bar.update(task, advance=1, loss=f"{loss:.4g}")
+                        if logger is not None:
+                            logger.log_step(p.step, p.epoch + 1, loss, disc_loss, self.optimizer.param_groups[0]["lr"])
+                        if config.checkpoint_every and p.step % config.checkpoint_every == 0:
+                            self.save()
+                    row: dict[str, Any] = {
+                        "epoch": p.epoch + 1,
+                        "step": p.step,
+                        "lr": self.optimizer.param_groups[0]["lr"],
+                        "train_loss": p.loss_sum / max(p.loss_count, 1),
+                    }
+                    self.scheduler.step()
+                    if self.val_set is not None and info.is_main:
+                        self.metrics = self.validate(bar)
+                        row.update(self.metrics)
+                    p.epoch += 1
+                    p.batches_done, p.loss_sum, p.loss_count = 0, 0.0, 0
+                    row["seconds"] = round(time.monotonic() - epoch_start, 3)
+                    improved = self.metrics.get("val_ssim", -math.inf) > p.best_ssim
+                    if improved:
+                        p.best_ssim = self.metrics["val_ssim"]
+                    self.save()
+                    if improved:
+                        self.save("best.pt")
+                    if logger is not None:
+                        logger.log_epoch(row)
+                        summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step"))
+                        console.print(f"epoch {row['epoch']}: {summary}", highlight=False, soft_wrap=True)
+                    barrier(info)
+        finally:
+            if logger is not None:
+                logger.close()
+        return TrainResult(self.out_dir, self.progress.epoch, self.progress.step, self.metrics, unwrap(self.model))
+
+
+def check_output_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """A new run needs an empty (or new) folder; --resume needs a checkpoint there."""
+    if resume:
+        if not (out_dir / "checkpoints" / "last.pt").exists() and not any(out_dir.glob("fold_*/checkpoints/last.pt")):
+            raise KspaceKitError("nothing to resume: no checkpoints/last.pt in this folder", out_dir)
+        return
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise KspaceKitError("output folder is not empty; pass --resume to continue that run or --overwrite", out_dir)
+
+
+RUN_CONFIG = "train_config.json"
+
+
+def load_run_config(out_dir: Path) -> TrainConfig:
+    """The settings of the run in ``out_dir`` (for --resume)."""
+    path = out_dir / RUN_CONFIG
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise KspaceKitError(f"nothing to resume: no {RUN_CONFIG} in this folder", out_dir) from None
+    except (json.JSONDecodeError, TypeError) as err:
+        raise KspaceKitError(f"unreadable run settings ({err})", path) from None
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> list[TrainResult]:
+    """Run ``config`` (one run, or one per fold) and return the results; see the module docstring."""
+    config.validate()
+    out_dir = Path(config.output)
+    info = setup(resolve_device(config.device))
+    try:
+        if info.is_main:
+            check_output_dir(out_dir, resume, overwrite)
+            with atomic_path(out_dir / RUN_CONFIG, overwrite=True) as tmp:
+                tmp.write_text(json.dumps(config.to_dict(), indent=2))
+        barrier(info)
+        train_set = open_dataset(config.train, config)
+        if not config.folds:
+            val_set = open_dataset(config.val, config) if config.val else None
+            run_dir = out_dir
+            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            return [Trainer(config, run_dir, train_set, val_set, info).fit(resume)]
+        return cross_validate(config, train_set, info, resume)
+    finally:
+        teardown(info)
+
+
+def cross_validate(config: TrainConfig, dataset: SliceDataset, info: DistInfo, resume: bool) -> list[TrainResult]:
+    """k-fold cross-validation by volume; writes ``fold_<i>/`` runs and ``cross_validation.csv``."""
+    out_dir = Path(config.output)
+    folds = volume_folds(len(dataset.volumes), config.folds, config.seed)
+    chosen = range(config.folds) if config.fold is None else [config.fold]
+    results = []
+    for fold in chosen:
+        train_idx, val_idx = split_samples(dataset.samples, folds[fold])
+        run_dir = out_dir / f"fold_{fold}"
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        fold_resume = resume and (run_dir / "checkpoints" / "last.pt").exists()
+        trainer = Trainer(config, run_dir, Subset(dataset, train_idx), Subset(dataset, val_idx), info)
+        results.append(trainer.fit(fold_resume))
+    if info.is_main:
+        fields = ["fold", "step", "val_volumes", "val_loss", "val_nmse", "val_psnr", "val_ssim"]
+        table = CsvLog(out_dir / "cross_validation.csv", fields)
+        for fold, result in zip(chosen, results):
+            names = ",".join(dataset.volumes[v].path.name for v in folds[fold])
+            table.write(fold=fold, val_volumes=names, **result.metrics, step=result.step)
+    return results
