@@ -10,9 +10,9 @@ import pytest
 
 import torch
 
+from kspacekit.masks import count_center_lines
 from kspacekit.data import (
     SliceDataset,
-    count_low_frequencies,
     inspect_volume,
     iter_volume_batches,
     make_ismrmrd_header,
@@ -221,8 +221,8 @@ def test_course_masks_stored_or_derived(files: dict[str, Path]) -> None:
     "mask, expected",
     [([1, 1, 1, 1], 4), ([0, 0, 0, 0], 0), ([1, 0, 1, 1, 0, 1], 2), ([0, 1, 1, 1, 1, 1, 0, 1], 5), ([1, 0, 0, 1, 1], 0), ([0, 0, 1, 1, 1], 3)],
 )
-def test_count_low_frequencies(mask: list[int], expected: int) -> None:
-    assert count_low_frequencies(np.array(mask, dtype=np.float32)) == expected
+def test_count_center_lines(mask: list[int], expected: int) -> None:
+    assert count_center_lines(np.array(mask, dtype=np.float32)) == expected
 
 
 def test_fastmri_slice_dataset_reads_our_files_identically(files: dict[str, Path], tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from kspacekit.data.header import HeaderInfo, parse_ismrmrd_header
 from kspacekit.errors import KspaceKitError
+from kspacekit.masks import count_center_lines
 
 KSPACE_KEYS = ("kspace", "kspace_4af", "kspace_8af")
 TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")  # multi-coil preference first
@@ -97,17 +98,6 @@ class VolumeBatch:
     slice_indices: list[int]
     num_low_frequencies: int | None
     acceleration: float | None
-
-
-def count_low_frequencies(mask: np.ndarray) -> int:
-    """Length of the run of sampled columns that contains the centre column ``W // 2``."""
-    center = mask.shape[-1] // 2
-    unsampled = np.flatnonzero(mask == 0)
-    left = unsampled[unsampled < center]
-    right = unsampled[unsampled >= center]
-    first_right = right[0] if right.size else mask.shape[-1]
-    last_left = left[-1] if left.size else -1
-    return int(max(first_right - last_left - 1, 0))
 
 
 def _python_value(value: Any) -> Any:
@@ -296,7 +286,7 @@ def _num_low_frequencies(info: VolumeInfo, kspace_key: str, mask: torch.Tensor |
         return int(info.attrs["num_low_frequency"])
     if mask is None:
         return None
-    return min(count_low_frequencies(row) for row in mask.reshape(-1, mask.shape[-1]).numpy())
+    return min(count_center_lines(row) for row in mask.reshape(-1, mask.shape[-1]).numpy())
 
 
 def read_slice(info: VolumeInfo, index: int, kspace_key: str | None = None) -> SliceSample:
