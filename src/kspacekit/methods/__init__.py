@@ -1,6 +1,7 @@
 """Reconstruction methods behind one interface; importing this package registers them all."""
 
 from kspacekit.methods import zero_filled  # noqa: F401  (registers the method)
+from kspacekit.methods import learned  # noqa: F401  (registers unet, rescnn, gan, varnet)
 from kspacekit.methods.base import (
     ReconMeta,
     ReconstructionMethod,

@@ -275,7 +275,7 @@ class Trainer:
     @torch.no_grad()
     def validate(self, bar: Progress) -> dict[str, float]:
         """Mean loss over slices and fastMRI NMSE/PSNR/SSIM over whole volumes (original scale)."""
-        from kspacekit.training.metrics import volume_scores
+        from kspacekit.metrics import volume_metrics
 
         assert self.val_set is not None
         model = unwrap(self.model)
@@ -283,7 +283,7 @@ class Trainer:
         collate = MaskAndCollate(self.config.mask_spec(), self.config.seed, train=False)
         loader = DataLoader(self.val_set, batch_size=self.config.batch_size, collate_fn=collate,
                             num_workers=self.config.num_workers)
-        slices: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+        slices: dict[str, dict[int, tuple[Tensor, Tensor]]] = defaultdict(dict)
         losses = []
         task = bar.add_task("validation", total=len(loader), loss="-")
         for batch in loader:
@@ -293,13 +293,13 @@ class Trainer:
             losses.append(reconstruction_loss(self.config.loss, pred, batch.target).item())
             scale = batch.scale[:, None, None]
             for fname, slice_num, p, t in zip(batch.fnames, batch.slice_nums, pred * scale, batch.target * scale):
-                slices[fname][slice_num] = (p.cpu().numpy(), t.cpu().numpy())
+                slices[fname][slice_num] = (t.cpu(), p.cpu())
             bar.update(task, advance=1, loss=f"{losses[-1]:.4g}")
         model.train()
-        scores = [volume_scores(*map(np.stack, zip(*(s[k] for k in sorted(s))))) for s in slices.values()]
+        scores = [volume_metrics(*map(torch.stack, zip(*(s[k] for k in sorted(s))))) for s in slices.values()]
         return {
             "val_loss": float(np.mean(losses)),
-            **{f"val_{key}": float(np.mean([s[key] for s in scores])) for key in ("nmse", "psnr", "ssim")},
+            **{f"val_{key}": float(np.mean([getattr(s, key) for s in scores])) for key in ("nmse", "psnr", "ssim")},
         }
 
     # ---- the loop ----------------------------------------------------------------------------
