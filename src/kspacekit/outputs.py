@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kspacekit.errors import KspaceKitError
@@ -41,6 +42,42 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(
+    path: str | Path, overwrite: bool = False, replaceable: Callable[[Path], bool] = lambda p: False
+) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; put it in place of ``path`` only if the block succeeds.
+
+    An existing non-empty folder is refused without ``overwrite``, and even with it unless
+    ``replaceable(path)`` says it holds only what this kind of command writes (so ``--overwrite``
+    can never delete an unrelated folder). A failure inside the block leaves ``path`` untouched.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise KspaceKitError("output exists and is not a folder", path)
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise KspaceKitError("output folder is not empty; pass --overwrite to replace it", path)
+        if not replaceable(path):
+            raise KspaceKitError("output folder holds files kspacekit did not write; refusing to replace it", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise KspaceKitError(f"cannot create output folder ({err.strerror})", path) from None
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def output_path_for(out_dir: Path, name: str) -> Path:
