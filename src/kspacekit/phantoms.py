@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -221,3 +222,69 @@ def _point_in_ellipse(rng: np.random.Generator, outer: list[float]) -> tuple[flo
     x, y = outer[1] * radius * math.cos(angle), outer[2] * radius * math.sin(angle)
     phi = math.radians(outer[5])
     return x * math.cos(phi) - y * math.sin(phi), x * math.sin(phi) + y * math.cos(phi)
+
+
+PHANTOMS = ("shepp-logan", "ellipses")
+
+
+def write_phantom_volume(
+    path: str | Path,
+    kind: str,
+    *,
+    shape: tuple[int, int] = (256, 256),
+    coils: int = 8,
+    slices: int = 1,
+    ellipses: int = 12,
+    snr: float | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``slices`` phantom slices as one fully sampled fastMRI volume file.
+
+    Slice ``i`` uses seed ``seed + i`` (a new coil array; for ``ellipses`` also a new object).
+    Besides ``kspace`` and the fastMRI target (``reconstruction_rss``, or
+    ``reconstruction_esc`` for one coil: RSS of the inverse FFT of the stored, possibly noisy,
+    k-space), the file holds ``phantom_reference`` (S, H, W), the noise-free analytic image,
+    and for several coils ``sensitivity_maps`` (S, C, H, W), the maps the k-space was made with.
+    With ``snr``, complex Gaussian noise of std (mean foreground / ``snr``) is added to k-space.
+    """
+    import h5py
+
+    from kspacekit.data.write import write_volume
+    from kspacekit.fft import ifft2c, rss
+    from kspacekit.outputs import atomic_path
+    from kspacekit.simulate import complex_noise, noise_std
+
+    path = Path(path)
+    if kind not in PHANTOMS:
+        raise KspaceKitError(f"unknown phantom {kind!r}; expected one of {', '.join(PHANTOMS)}")
+    if slices < 1:
+        raise KspaceKitError(f"slices must be >= 1, got {slices}")
+    if snr is not None and not (math.isfinite(snr) and snr > 0):
+        raise KspaceKitError(f"SNR must be positive, got {snr}")
+    make = {
+        "shepp-logan": lambda s: shepp_logan(shape, coils=coils, seed=s),
+        "ellipses": lambda s: random_ellipses(shape, n=ellipses, coils=coils, seed=s),
+    }[kind]
+    kspaces, images, maps = zip(*(make(seed + i) for i in range(slices)), strict=True)
+    kspace, reference = torch.from_numpy(np.stack(kspaces)), torch.from_numpy(np.stack(images))
+    if snr is not None:
+        generator = torch.Generator().manual_seed(seed)
+        kspace = kspace + complex_noise(kspace, noise_std(reference, snr), generator)
+    target = rss(ifft2c(kspace), dim=1).numpy()
+    attrs = {"acquisition": f"PHANTOM_{kind.upper().replace('-', '_')}", "patient_id": f"phantom_{kind}_{seed}"}
+    attrs |= {"coils": coils, "seed": seed, "snr": float("inf") if snr is None else float(snr)}
+    with atomic_path(path, overwrite) as tmp:
+        write_volume(
+            tmp,
+            kspace.numpy() if coils > 1 else kspace[:, 0].numpy(),
+            target=target,
+            target_key="reconstruction_rss" if coils > 1 else "reconstruction_esc",
+            attrs=attrs,
+            overwrite=True,
+        )
+        with h5py.File(tmp, "a") as f:
+            f.create_dataset("phantom_reference", data=reference.numpy())
+            if coils > 1:
+                f.create_dataset("sensitivity_maps", data=np.stack(maps))
+    return path

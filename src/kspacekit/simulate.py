@@ -1,4 +1,13 @@
-"""Simulated multi-coil data: coil sensitivities of loop arrays (used by the phantoms too).
+"""Realistic simulated k-space from real magnitude images, in fastMRI's dataset layout.
+
+Pipeline per 2-D slice (batched in torch over the slices of a volume): a magnitude slice
+(axial, coronal or sagittal, from NIfTI, .npy, raw .ima.gz or DICOM) is resampled with square
+pixels to fit the matrix and zero-padded; a smooth random phase (a random low-order Fourier
+series) makes it complex; loop-array coil sensitivities (below) weight it; complex white
+Gaussian noise at the requested SNR is added to each coil image; k-space is ``fft2c`` of the
+coil images. Using the FFT here is fine: these are training data on a pixel grid, not a test
+of methods against an analytic truth (for that, see :mod:`kspacekit.phantoms`). Results on
+such data must never be reported as results on real k-space.
 
 Positions are in "object units": ``(row, col)`` with the origin at the centred-FFT image origin
 and 1 = half the shorter side of the field of view, so the inscribed disc of the image is the
@@ -10,19 +19,43 @@ By Biot-Savart, an infinite wire at ``w`` (complex ``col + i row``) has the rece
 ``i / conj(z - w)`` (magnitude 1/distance, phase the angle around the wire), so a loop's
 sensitivity is the difference of two such terms: smooth, complex, decaying like a dipole away
 from the element. The maps are then normalised so that ``sum_c |S_c|^2 = 1`` at every position,
-which makes the RSS of noise-free coil images equal the object's magnitude.
+which makes the RSS of noise-free coil images equal the object's magnitude. For speed, dataset
+maps are evaluated on a 4x coarser grid and interpolated bilinearly (``sum_c |S_c|^2`` stays
+within 1 % of 1 inside the head).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
-COIL_RING_RADIUS = 1.25  # in object units; random arrays draw from 1.15..1.35
+from kspacekit.errors import KspaceKitError
+from kspacekit.fft import center_crop, center_pad, fft2c, rss
+
+SOURCE_SUFFIXES = (".nii.gz", ".nii", ".npy", ".ima.gz", ".ima", ".dcm")
 WIRE_SOFTENING = 0.05  # keeps 1/distance finite if a pixel falls on a conductor
+ORIENTATIONS = ("axial", "coronal", "sagittal")
+SPLITS = ("train", "val", "test")
+# Axes of a RAS+ volume: (slice axis, row axis, column axis); rows and columns are then flipped so
+# that anterior (axial) or superior (coronal, sagittal) is at the top.
+ORIENTATION_AXES = {"axial": (2, 1, 0), "coronal": (1, 2, 0), "sagittal": (0, 2, 1)}
+FOREGROUND_LEVEL = 0.1  # foreground: above this fraction of the (volume's or slice's) bright level
+MIN_SLICE_AREA = 0.25  # slices with less foreground than this fraction of the largest are skipped
+PHASE_ORDER = 2  # the random phase is a Fourier series up to this order over twice the FOV
+MAP_COARSENING = 4  # coil maps are evaluated on a grid this many times coarser, then interpolated,
+MAP_GRID_MIN = 64  # ... but on at least this many samples per axis
+MIN_IN_PLANE = 32  # orientations with fewer in-plane samples than this are skipped
+BATCH_SLICES = 16
+MAX_COILS = 64
 
 
 @dataclass(frozen=True)
@@ -41,15 +74,17 @@ def coil_arrays(batch: int, coils: int, generator: torch.Generator | None = None
     Without a generator the array is the regular one (no rotation, no jitter, zero phases).
     """
     dtype = torch.float64
+    device = generator.device if generator is not None else torch.device("cpu")
 
     def uniform(low: float, high: float, *shape: int) -> Tensor:
         if generator is None:
-            return torch.full(shape, (low + high) / 2, dtype=dtype)
-        return low + (high - low) * torch.rand(shape, generator=generator, dtype=dtype)
+            return torch.full(shape, (low + high) / 2, dtype=dtype, device=device)
+        return low + (high - low) * torch.rand(shape, generator=generator, dtype=dtype, device=device)
 
     spacing = 2 * math.pi / coils
-    rotation = uniform(-math.pi, math.pi, batch, 1) if generator is not None else torch.zeros(batch, 1, dtype=dtype)
-    centres = rotation + spacing * torch.arange(coils, dtype=dtype) + uniform(-0.1, 0.1, batch, coils) * spacing
+    rotation = uniform(-math.pi, math.pi, batch, 1)  # each draw is the midpoint without a generator
+    centres = rotation + spacing * torch.arange(coils, dtype=dtype, device=device)
+    centres = centres + uniform(-0.1, 0.1, batch, coils) * spacing
     half_width = min(spacing / 2, math.pi / 4) * uniform(0.8, 1.2, batch, coils)
     radius = uniform(1.15, 1.35, batch, 1)
     ellipticity = uniform(0.9, 1.1, batch, 1)  # row radius / col radius
@@ -57,19 +92,508 @@ def coil_arrays(batch: int, coils: int, generator: torch.Generator | None = None
     wires = torch.complex(
         radius[..., None] * torch.cos(angles), radius[..., None] * ellipticity[..., None] * torch.sin(angles)
     )
-    phases = uniform(-math.pi, math.pi, batch, coils) if generator is not None else torch.zeros(batch, coils, dtype=dtype)
+    phases = uniform(-math.pi, math.pi, batch, coils)
     return CoilArrays(wires=wires, phases=phases)
 
 
 def coil_sensitivities(arrays: CoilArrays, positions: Tensor) -> Tensor:
     """Normalised complex maps (B, C, *P) of ``arrays`` at ``positions`` (*P, 2) in object units."""
-    z = torch.complex(positions[..., 1], positions[..., 0]).to(arrays.wires.device)
+    z = torch.complex(positions[..., 1], positions[..., 0])
+    wires = arrays.wires.to(device=z.device, dtype=z.dtype)
+    phases = arrays.phases.to(device=z.device, dtype=positions.dtype)
     extra = (None,) * z.ndim
 
     def wire_field(wire: Tensor) -> Tensor:
         offset = z - wire[(..., *extra)]
         return 1j * offset / (offset.abs() ** 2 + WIRE_SOFTENING**2)  # i / conj(offset), softened
 
-    maps = wire_field(arrays.wires[..., 0]) - wire_field(arrays.wires[..., 1])
-    maps = maps * torch.polar(torch.ones_like(arrays.phases), arrays.phases)[(..., *extra)]
+    maps = wire_field(wires[..., 0]) - wire_field(wires[..., 1])
+    maps = maps * torch.polar(torch.ones_like(phases), phases)[(..., *extra)]
     return maps / maps.abs().square().sum(1, keepdim=True).sqrt()
+
+
+
+
+def coil_maps(arrays: CoilArrays, shape: tuple[int, int]) -> Tensor:
+    """Maps (B, C, H, W) complex64 on the pixel grid: exact on a coarser grid, then bilinear.
+
+    The coarse grid has ``MAP_COARSENING`` times fewer samples per axis, but at least
+    ``MAP_GRID_MIN`` (the maps' smoothness is fixed relative to the field of view); its samples
+    sit where ``interpolate(align_corners=False)`` places them, so the interpolation passes
+    through them. The error is about 0.3 % inside the head, at a fraction of the cost.
+    """
+    device = arrays.wires.device
+    small = [min(n, max(MAP_GRID_MIN, -(-n // MAP_COARSENING))) for n in shape]
+    half = min(shape) / 2
+    axes = [
+        ((torch.arange(m, dtype=torch.float32, device=device) + 0.5) * (n / m) - 0.5 - n // 2) / half
+        for n, m in zip(shape, small, strict=True)
+    ]
+    maps = coil_sensitivities(arrays, torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1))
+    batch, coils = maps.shape[:2]
+    channels = torch.view_as_real(maps).permute(0, 1, 4, 2, 3).reshape(batch, coils * 2, *small)
+    upsampled = torch.nn.functional.interpolate(channels, size=shape, mode="bilinear", align_corners=False)
+    return torch.view_as_complex(upsampled.reshape(batch, coils, 2, *shape).permute(0, 1, 3, 4, 2).contiguous())
+
+
+def smooth_phase(batch: int, shape: tuple[int, int], generator: torch.Generator) -> Tensor:
+    """Random smooth phase maps (B, H, W) in radians: a global offset plus a low-order Fourier series.
+
+    The series (orders up to ``PHASE_ORDER`` over twice the field of view, weights falling as
+    1 / (1 + m^2 + n^2)) is scaled to a standard deviation of 0.5 to 2 rad across the image,
+    like the B0 and receive phase of real scans.
+    """
+    device = generator.device
+    orders = torch.arange(-PHASE_ORDER, PHASE_ORDER + 1, device=device, dtype=torch.float32)
+    weights = 1.0 / (1.0 + orders[:, None] ** 2 + orders[None, :] ** 2)
+    side = len(orders)
+    coefficients = torch.randn(batch, side, side, 2, generator=generator, device=device)
+    coefficients = torch.view_as_complex(coefficients) * weights
+    waves = [
+        torch.polar(torch.ones((), device=device), math.pi * torch.outer(orders, torch.arange(n, device=device) - n // 2) / n)
+        for n in shape
+    ]
+    field = torch.einsum("bmn,mh,nw->bhw", coefficients, waves[0], waves[1]).real
+    field = field / field.flatten(1).std(dim=1).clamp_min(1e-12)[:, None, None]
+    amplitude = 0.5 + 1.5 * torch.rand(batch, 1, 1, generator=generator, device=device)
+    offset = math.pi * (2 * torch.rand(batch, 1, 1, generator=generator, device=device) - 1)
+    return offset + amplitude * field
+
+
+@dataclass(frozen=True)
+class SimulatedSlices:
+    """Noisy coil images (B, C, H, W) complex64 and the maps (B, C, H, W) that made them."""
+
+    coil_images: Tensor
+    maps: Tensor
+
+    @property
+    def kspace(self) -> Tensor:
+        return fft2c(self.coil_images)
+
+    def rss(self) -> Tensor:
+        """fastMRI's multi-coil target: RSS of the (noisy) fully sampled coil images."""
+        return rss(self.coil_images, dim=1)
+
+    def emulated_single_coil(self) -> Tensor:
+        """One complex image (B, H, W): the coils combined with the true maps, sum_c conj(S_c) y_c.
+
+        A stand-in for fastMRI's emulated single-coil (ESC) data, which combines coils with
+        weights fitted per slice; its k-space is the single-coil k-space, its magnitude the
+        ``reconstruction_esc`` target.
+        """
+        return (self.maps.conj() * self.coil_images).sum(1)
+
+
+def noise_std(magnitudes: Tensor, snr: float) -> Tensor:
+    """Per-slice noise standard deviation (B,): mean foreground magnitude of (B, H, W) / ``snr``."""
+    peaks = magnitudes.flatten(1).amax(1)[:, None, None]
+    foreground = (magnitudes > FOREGROUND_LEVEL * peaks).flatten(1)
+    mean = (magnitudes.flatten(1) * foreground).sum(1) / foreground.sum(1).clamp_min(1)
+    return mean / snr
+
+
+def complex_noise(like: Tensor, std: Tensor, generator: torch.Generator) -> Tensor:
+    """Complex white Gaussian noise shaped like ``like`` (B, ...), ``E|n|^2 = std[b]^2`` per sample."""
+    noise = torch.view_as_complex(torch.randn((*like.shape, 2), generator=generator, device=like.device))
+    return noise * (std / math.sqrt(2)).reshape(-1, *([1] * (like.ndim - 1))).to(like.device)
+
+
+def simulate_slices(
+    magnitudes: Tensor, *, coils: int, snr: float | None, generator: torch.Generator
+) -> SimulatedSlices:
+    """Magnitude slices (B, H, W) -> noisy complex coil images with smooth phase and loop-coil maps.
+
+    Noise: complex white Gaussian, independent across coils, of standard deviation ``sigma`` per
+    coil pixel (``E|n|^2 = sigma^2``), with ``sigma = mean foreground magnitude / snr``. Because
+    the maps satisfy ``sum_c |S_c|^2 = 1``, ``snr`` is the SNR of the optimally coil-combined
+    image. The same noise in k-space has the same ``sigma`` (orthonormal FFT).
+    """
+    device = generator.device
+    magnitudes = magnitudes.to(device=device, dtype=torch.float32)
+    batch, height, width = magnitudes.shape
+    if coils == 1:
+        maps = torch.ones((batch, 1, height, width), dtype=torch.complex64, device=device)
+    else:
+        maps = coil_maps(coil_arrays(batch, coils, generator), (height, width))
+    phase = smooth_phase(batch, (height, width), generator)
+    coil_images = maps * torch.polar(magnitudes, phase).unsqueeze(1)
+    if snr is not None:
+        coil_images = coil_images + complex_noise(coil_images, noise_std(magnitudes, snr), generator)
+    return SimulatedSlices(coil_images=coil_images, maps=maps)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A magnitude image source: a 3-D volume in RAS+ axis order, or one 2-D slice."""
+
+    path: Path
+    name: str
+    data: np.ndarray  # float32 (X, Y, Z) or (H, W), scaled so that its bright level is 1
+    spacing: tuple[float, ...]  # mm per voxel along each axis of ``data``
+
+    @property
+    def is_volume(self) -> bool:
+        return self.data.ndim == 3
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return next((suffix for suffix in SOURCE_SUFFIXES if name.endswith(suffix)), path.suffix.lower())
+
+
+def source_name(path: Path) -> str:
+    """File name without its image suffix, reduced to characters safe in an output file name."""
+    stem = path.name[: len(path.name) - len(_suffix(path))] or path.name
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
+
+
+def probe_source(path: Path) -> tuple[int, ...]:
+    """Check a source cheaply (header only) and return its image shape, RAS+ axis order for NIfTI."""
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise KspaceKitError("no such file", path)
+    try:
+        if suffix in (".nii", ".nii.gz"):
+            import nibabel
+
+            image = nibabel.load(path)
+            shape = _squeeze_trailing(image.shape)
+            if len(shape) != 3:
+                raise KspaceKitError(f"NIfTI source must be a 3-D volume, got shape {tuple(image.shape)}", path)
+            ras_axes = nibabel.io_orientation(image.affine)[:, 0].astype(int)  # RAS+ axis of each stored axis
+            canonical = [0, 0, 0]
+            for stored_axis, ras_axis in enumerate(ras_axes):
+                canonical[ras_axis] = shape[stored_axis]
+            return tuple(canonical)
+        if suffix == ".npy":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        elif suffix in (".ima", ".ima.gz", ".dcm"):
+            shape = _load_2d(path, suffix).shape
+        else:
+            known = ", ".join(SOURCE_SUFFIXES)
+            raise KspaceKitError(f"unknown image format {suffix or '(no suffix)'!r}; expected one of {known}", path)
+    except KspaceKitError:
+        raise
+    except Exception as err:  # the readers raise many kinds of errors on foreign files
+        raise KspaceKitError(f"cannot read image ({type(err).__name__}: {err})", path) from None
+    if len(shape) not in (2, 3):
+        raise KspaceKitError(f"image source must be 2-D or 3-D, got shape {tuple(shape)}", path)
+    return tuple(shape)
+
+
+def _squeeze_trailing(shape: Sequence[int]) -> list[int]:
+    shape = list(shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape.pop()
+    return shape
+
+
+def _load_2d(path: Path, suffix: str) -> np.ndarray:
+    """A raw 256x256-style .ima (square, uint16 big-endian, optionally gzipped) or a DICOM image."""
+    if suffix == ".dcm":
+        import pydicom
+
+        return np.asarray(pydicom.dcmread(path).pixel_array)
+    raw = (gzip.open if suffix == ".ima.gz" else open)(path, "rb").read()
+    side = math.isqrt(len(raw) // 2)
+    if side * side * 2 != len(raw):
+        raise KspaceKitError(f"raw .ima must hold a square uint16 image, got {len(raw)} bytes", path)
+    return np.frombuffer(raw, dtype=">u2").reshape(side, side)
+
+
+def load_source(path: str | Path) -> Source:
+    """Read a magnitude source (NIfTI reoriented to RAS+, .npy, raw .ima(.gz), DICOM) scaled to ~[0, 1].
+
+    The scale divides by the 99.5th percentile of the positive voxels, so bright outliers
+    stay above 1 instead of compressing the contrast of the rest.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    probe_source(path)
+    try:
+        if suffix in (".nii", ".nii.gz"):
+            import nibabel
+
+            image = nibabel.as_closest_canonical(nibabel.load(path))
+            data = np.asarray(image.get_fdata(dtype=np.float32)).reshape(_squeeze_trailing(image.shape))
+            spacing = tuple(float(z) for z in image.header.get_zooms()[:3])
+        elif suffix == ".npy":
+            data = np.load(path, allow_pickle=False)
+            spacing = (1.0,) * data.ndim
+        else:
+            data = _load_2d(path, suffix)
+            spacing = (1.0, 1.0)
+            if suffix == ".dcm":
+                import pydicom
+
+                spacing = tuple(float(s) for s in pydicom.dcmread(path, stop_before_pixels=True).get("PixelSpacing", spacing))
+    except Exception as err:
+        raise KspaceKitError(f"cannot read image ({type(err).__name__}: {err})", path) from None
+    data = np.abs(np.asarray(data, dtype=np.float32))
+    if not np.isfinite(data).all():
+        raise KspaceKitError("image contains NaN or Inf values", path)
+    positive = data[data > 0]
+    if positive.size == 0:
+        raise KspaceKitError("image is empty (all zero)", path)
+    return Source(path=path, name=source_name(path), data=data / np.percentile(positive, 99.5), spacing=spacing)
+
+
+def oriented_slices(source: Source, orientation: str) -> tuple[np.ndarray, tuple[float, float]]:
+    """All slices (S, rows, cols) of a volume in ``orientation``, and their pixel spacing (rows, cols)."""
+    if not source.is_volume:
+        return source.data[None], (source.spacing[0], source.spacing[1])
+    fixed, row_axis, col_axis = ORIENTATION_AXES[orientation]
+    slices = np.transpose(source.data, (fixed, row_axis, col_axis))[:, ::-1, ::-1]
+    return np.ascontiguousarray(slices), (source.spacing[row_axis], source.spacing[col_axis])
+
+
+def select_slices(slices: np.ndarray, count: int | None) -> np.ndarray:
+    """Indices of up to ``count`` slices evenly spread over the non-empty ones (all if ``count`` is None).
+
+    Non-empty: foreground (above ``FOREGROUND_LEVEL``, with the data scaled to ~1) covers at
+    least ``MIN_SLICE_AREA`` of the largest foreground of any slice.
+    """
+    area = (slices > FOREGROUND_LEVEL).sum(axis=(1, 2))
+    kept = np.flatnonzero((area >= MIN_SLICE_AREA * area.max()) & (area > 0))
+    if count is None or count >= len(kept):
+        return kept
+    return kept[np.unique(np.round(np.linspace(0, len(kept) - 1, count)).astype(int))]
+
+
+def fit_to_matrix(slices: Tensor, spacing: tuple[float, float], shape: tuple[int, int]) -> Tensor:
+    """Resample (B, rows, cols) to square pixels so the field of view fits ``shape``, then zero-pad."""
+    extent = (slices.shape[-2] * spacing[0], slices.shape[-1] * spacing[1])
+    pixel = max(extent[0] / shape[0], extent[1] / shape[1])
+    size = [min(n, max(1, round(e / pixel))) for n, e in zip(shape, extent, strict=True)]
+    resized = torch.nn.functional.interpolate(
+        slices[:, None], size=size, mode="bilinear", antialias=True, align_corners=False
+    )[:, 0]
+    return center_pad(resized.clamp_min(0), shape)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One output volume: the slices of one source in one orientation, in one split."""
+
+    source_index: int
+    orientation: str
+    name: str
+    split: str = "train"
+
+
+@dataclass
+class SimulationSummary:
+    """What :func:`simulate_dataset` wrote: files per output folder, slices, skipped volume names."""
+
+    files: dict[str, list[Path]] = field(default_factory=dict)
+    slices: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def assign_splits(groups: Sequence[object], fractions: Sequence[float], seed: int) -> dict[object, str]:
+    """Shuffle ``groups`` with ``seed`` and cut them into train/val/test in proportion to ``fractions``.
+
+    Counts follow the largest-remainder rule; when there are at least as many groups as splits
+    with a positive fraction, each of those splits gets at least one group.
+    """
+    n, total = len(groups), sum(fractions)
+    exact = [f / total * n for f in fractions]
+    counts = [math.floor(e) for e in exact]
+    by_remainder = sorted(range(len(SPLITS)), key=lambda i: exact[i] - counts[i], reverse=True)
+    for i in by_remainder[: n - sum(counts)]:
+        counts[i] += 1
+    positive = [i for i, f in enumerate(fractions) if f > 0]
+    if n >= len(positive):
+        for i in positive:
+            if counts[i] == 0:
+                counts[max(range(len(SPLITS)), key=lambda j: counts[j])] -= 1
+                counts[i] += 1
+    order = np.random.default_rng(seed).permutation(n)
+    labels = [split for split, count in zip(SPLITS, counts, strict=True) for _ in range(count)]
+    return {groups[index]: label for index, label in zip(order, labels, strict=True)}
+
+
+def _check_options(
+    coils: int,
+    shape: tuple[int, int],
+    snr: float | None,
+    slices_per_volume: int | None,
+    orientations: Sequence[str],
+    recon_size: tuple[int, int],
+    split: Sequence[float],
+    split_by: str,
+) -> None:
+    if not 1 <= coils <= MAX_COILS:
+        raise KspaceKitError(f"coils must be in 1..{MAX_COILS}, got {coils}")
+    if len(shape) != 2 or min(shape) < 16:
+        raise KspaceKitError(f"matrix shape must be two sizes >= 16, got {tuple(shape)}")
+    if len(recon_size) != 2 or not all(0 < r <= n for r, n in zip(recon_size, shape, strict=True)):
+        raise KspaceKitError(f"recon size {tuple(recon_size)} must be positive and fit the matrix {tuple(shape)}")
+    if snr is not None and not (math.isfinite(snr) and snr > 0):
+        raise KspaceKitError(f"SNR must be positive, got {snr}")
+    if slices_per_volume is not None and slices_per_volume < 1:
+        raise KspaceKitError(f"slices per volume must be >= 1, got {slices_per_volume}")
+    unknown = sorted(set(orientations) - set(ORIENTATIONS))
+    if unknown or not orientations:
+        raise KspaceKitError(f"orientations must be among {', '.join(ORIENTATIONS)}, got {list(orientations)}")
+    if len(split) != 3 or min(split) < 0 or sum(split) <= 0:
+        raise KspaceKitError(f"split must be three non-negative train/val/test fractions, got {list(split)}")
+    if split_by not in ("orientation", "volume"):
+        raise KspaceKitError(f"split_by must be 'orientation' or 'volume', got {split_by!r}")
+
+
+def _in_plane_shape(shape: tuple[int, ...], orientation: str) -> tuple[int, ...]:
+    """(rows, cols) of the slices of a source of ``shape`` in ``orientation``."""
+    if len(shape) == 2:
+        return shape
+    return tuple(shape[axis] for axis in ORIENTATION_AXES[orientation][1:])
+
+
+def _plan_units(
+    paths: Sequence[Path], orientations: Sequence[str], split: Sequence[float], split_by: str, seed: int
+) -> tuple[list[Unit], list[str]]:
+    """One unit per (source, orientation) (per source for 2-D images), each assigned a split.
+
+    Orientations whose in-plane size is below ``MIN_IN_PLANE`` samples (e.g. the coronal view
+    of a 10-slice stack) are skipped and returned by name; a source left with none is an error.
+    """
+    units: list[Unit] = []
+    skipped: list[str] = []
+    names: set[str] = set()
+    for index, path in enumerate(paths):
+        shape = probe_source(path)
+        wanted = orientations if len(shape) == 3 else ("slice",)
+        usable = [o for o in wanted if min(_in_plane_shape(shape, o)) >= MIN_IN_PLANE]
+        if not usable:
+            raise KspaceKitError(f"image of shape {shape} is too small in every orientation asked for", path)
+        skipped += [f"{source_name(path)}_{o}" for o in wanted if o not in usable]
+        for orientation in usable:
+            base = name = f"{source_name(path)}_{orientation}"
+            copies = 1
+            while name in names:  # two sources with the same file name
+                copies += 1
+                name = f"{base}_{copies}"
+            names.add(name)
+            units.append(Unit(index, orientation, name))
+    group_of = (lambda u: (u.source_index, u.orientation)) if split_by == "orientation" else (lambda u: u.source_index)
+    groups = list(dict.fromkeys(group_of(unit) for unit in units))
+    assignment = assign_splits(groups, split, seed)
+    return [Unit(u.source_index, u.orientation, u.name, assignment[group_of(u)]) for u in units], skipped
+
+
+def _unit_generator(seed: int, unit_index: int, device: torch.device) -> torch.Generator:
+    """An independent, reproducible random stream per output volume (whatever the batching)."""
+    state = np.random.SeedSequence([seed, unit_index]).generate_state(1)[0]
+    return torch.Generator(device=device).manual_seed(int(state))
+
+
+def simulate_dataset(
+    sources: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    coils: int = 8,
+    shape: tuple[int, int] = (256, 256),
+    snr: float | None = 30.0,
+    slices_per_volume: int | None = None,
+    orientations: Sequence[str] = ("axial",),
+    seed: int = 0,
+    recon_size: tuple[int, int] | None = None,
+    singlecoil: bool = False,
+    split: Sequence[float] = (0.8, 0.1, 0.1),
+    split_by: str = "orientation",
+    overwrite: bool = False,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> SimulationSummary:
+    """Simulate a fastMRI-layout dataset from magnitude images; same arguments, same bytes.
+
+    Each (source, orientation) becomes one volume file ``<source>_<orientation>.h5`` holding
+    up to ``slices_per_volume`` non-empty slices, written atomically to
+    ``multicoil_<split>/`` (k-space (S, C, H, W), ``reconstruction_rss`` cropped to
+    ``recon_size``) and, with ``singlecoil`` or ``coils == 1``, ``singlecoil_<split>/``
+    (emulated single-coil k-space (S, H, W), ``reconstruction_esc``). Attrs: ``max``, ``norm``,
+    ``acquisition``, ``patient_id`` (the source name) and the simulation settings.
+
+    Split rule: whole volumes go to train/val/test, never single slices. The unit of the split
+    is (source, orientation) with ``split_by="orientation"`` (so one subject's axial and coronal
+    stacks may land in different splits), or the source with ``split_by="volume"`` (no subject
+    in two splits). Units are shuffled with ``seed`` and cut by the ``split`` fractions.
+
+    A non-empty ``out_dir`` is refused unless ``overwrite``. All sources are read and checked
+    before anything is written.
+    """
+    from kspacekit.data.write import write_volume
+    from kspacekit.runtime import progress_bar
+
+    shape = (int(shape[0]), int(shape[1]))
+    recon_size = shape if recon_size is None else (int(recon_size[0]), int(recon_size[1]))
+    _check_options(coils, shape, snr, slices_per_volume, orientations, recon_size, split, split_by)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
+        raise KspaceKitError("output folder exists and is not empty; pass --overwrite to write into it", out_dir)
+    paths = [Path(source) for source in sources]
+    if not paths:
+        raise KspaceKitError("no source images given")
+    torch_device = torch.device(device)
+
+    units, skipped = _plan_units(paths, orientations, split, split_by, seed)
+    stacks: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
+    for index, path in enumerate(paths):
+        source = load_source(path)
+        for unit in (u for u in units if u.source_index == index):
+            slices, spacing = oriented_slices(source, unit.orientation)
+            stacks[unit.name] = (slices[select_slices(slices, slices_per_volume)], spacing)
+        del source
+    units = [unit for unit in units if len(stacks[unit.name][0])]
+    if not units:
+        raise KspaceKitError("no non-empty slices in the sources", paths[0])
+
+    summary = SimulationSummary(skipped=skipped)
+    multicoil, single = coils > 1, singlecoil or coils == 1
+    bar = progress_bar() if progress else None
+    task = bar.add_task("simulating", total=sum(len(stacks[u.name][0]) for u in units)) if bar else None
+    with bar if bar is not None else contextlib.nullcontext():
+        for unit_index, unit in enumerate(units):
+            slices, spacing = stacks.pop(unit.name)
+            generator = _unit_generator(seed, unit_index, torch_device)
+            parts: dict[str, list[np.ndarray]] = {"kspace": [], "rss": [], "esc_kspace": [], "esc": []}
+            for start in range(0, len(slices), BATCH_SLICES):
+                batch = torch.from_numpy(slices[start : start + BATCH_SLICES]).to(torch_device)
+                simulated = simulate_slices(fit_to_matrix(batch, spacing, shape), coils=coils, snr=snr, generator=generator)
+                if multicoil:
+                    parts["kspace"].append(simulated.kspace.cpu().numpy())
+                    parts["rss"].append(center_crop(simulated.rss(), recon_size).cpu().numpy())
+                if single:
+                    combined = simulated.emulated_single_coil()
+                    parts["esc_kspace"].append(fft2c(combined).cpu().numpy())
+                    parts["esc"].append(center_crop(combined.abs(), recon_size).cpu().numpy())
+                if bar is not None:
+                    bar.advance(task, len(batch))
+            attrs = {
+                "acquisition": f"SIM_{unit.orientation.upper()}",
+                "patient_id": source_name(paths[unit.source_index]),
+                "source_file": paths[unit.source_index].name,
+                "orientation": unit.orientation,
+                "coils": coils,
+                "snr": float("inf") if snr is None else float(snr),
+                "seed": seed,
+                "simulated_by": "kspacekit",
+            }
+            outputs = []
+            if multicoil:
+                outputs.append((f"multicoil_{unit.split}", "kspace", "rss", "reconstruction_rss"))
+            if single:
+                outputs.append((f"singlecoil_{unit.split}", "esc_kspace", "esc", "reconstruction_esc"))
+            for folder, kspace_part, target_part, target_key in outputs:
+                path = write_volume(
+                    out_dir / folder / f"{unit.name}.h5",
+                    np.concatenate(parts[kspace_part]),
+                    target=np.concatenate(parts[target_part]),
+                    target_key=target_key,
+                    attrs=attrs,
+                    overwrite=overwrite,
+                )
+                summary.files.setdefault(folder, []).append(path)
+            summary.slices += len(slices)
+    return summary
