@@ -18,10 +18,9 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-from conftest import run_cli, write_train_file
 from typer.testing import CliRunner
 
+from conftest import run_cli, write_train_file
 from kspacekit.cli import _load_commands, app
 from kspacekit.data import SliceDataset, write_volume
 from kspacekit.errors import KspaceKitError
