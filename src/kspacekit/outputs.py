@@ -39,9 +39,18 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(_permissions(0o666))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _permissions(mode: int) -> int:
+    """``mode`` less the process umask: what a plainly created file or folder gets (mkstemp and
+    mkdtemp make private 0600/0700 ones)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 @contextlib.contextmanager
@@ -69,6 +78,7 @@ def atomic_directory(
         raise KspaceKitError(f"cannot create output folder ({err.strerror})", path) from None
     try:
         yield tmp
+        tmp.chmod(_permissions(0o777))
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)

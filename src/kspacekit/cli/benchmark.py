@@ -1,0 +1,151 @@
+"""``kspacekit benchmark``: methods x accelerations on a dataset -> report.html, results.json, results.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from kspacekit.cli import app
+
+if TYPE_CHECKING:
+    import torch
+    from rich.console import Console
+
+    from kspacekit.benchmark import BenchmarkConfig, BenchmarkResult
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Option values given comma-separated and/or repeated: ``["sense,tv", "grappa"]`` -> three names."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+def parse_accelerations(values: list[str] | None) -> tuple[float, ...]:
+    from kspacekit.errors import KspaceKitError
+
+    accelerations = []
+    for item in split_list(values):
+        try:
+            accelerations.append(float(item.lower().removesuffix("x")))
+        except ValueError:
+            raise KspaceKitError(f"acceleration must be a number, got {item!r}") from None
+    return tuple(dict.fromkeys(accelerations))
+
+
+def parse_checkpoints(values: list[str] | None) -> dict[str, dict[str, object]]:
+    """``["unet=path.pt"]`` -> ``{"unet": {"checkpoint": Path("path.pt")}}``."""
+    from kspacekit.errors import KspaceKitError
+
+    options: dict[str, dict[str, object]] = {}
+    for value in values or []:
+        method, sep, path = value.partition("=")
+        if not sep or not method or not path:
+            raise KspaceKitError(f"--checkpoint must be METHOD=PATH, got {value!r}")
+        options[method.strip()] = {"checkpoint": Path(path)}
+    return options
+
+
+def is_benchmark_output(folder: Path) -> bool:
+    """A folder an earlier benchmark or demo wrote (so --overwrite may replace it)."""
+    return (folder / "results.json").is_file()
+
+
+def benchmark_into(
+    folder: Path,
+    data: Path,
+    config: BenchmarkConfig,
+    *,
+    data_label: Path,
+    targets: Path | None,
+    device: torch.device,
+    title: str,
+    description: str | None,
+    console: Console,
+) -> BenchmarkResult:
+    """Plan, run (with a progress bar per method) and write the report into ``folder``."""
+    import sys
+
+    from kspacekit.benchmark import describe_dataset, plan_benchmark, run_benchmark
+    from kspacekit.report import write_report
+    from kspacekit.runtime import progress_bar
+
+    volumes = plan_benchmark(data, config, targets)
+    dataset = describe_dataset(volumes, data_label)
+    slices = sum(v.info.num_slices * len(v.samplings) for v in volumes)
+    console.print(f"benchmarking {len(config.methods)} methods on {len(volumes)} volumes ({dataset['slices']} slices) on {device}")
+    with progress_bar() as progress:
+        tasks = {method: progress.add_task(method, total=slices) for method in config.methods}
+        result = run_benchmark(
+            volumes, config, folder, dataset=dataset, device=device,
+            on_slices=lambda method, n: progress.advance(tasks[method], n),
+        )
+    result.environment["command"] = " ".join(["kspacekit", *sys.argv[1:]])
+    write_report(result, folder, title, description)
+    return result
+
+
+@app.command()
+def benchmark(
+    data: Annotated[Path, typer.Option("--data", "-d", help="A fastMRI-format folder of .h5 volumes (or one file).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for report.html, results.json, results.csv and the reconstructions.")],
+    methods: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Methods, comma-separated or repeated, or 'all' [default: zero-filled, sense, grappa, tv, wavelet, unet, varnet]. zero-filled is always included."),
+    ] = None,
+    accelerations: Annotated[
+        Optional[list[str]], typer.Option(help="Accelerations, comma-separated or repeated (e.g. 4,8) [default: 4,8].")
+    ] = None,
+    mask: Annotated[str, typer.Option(help="Mask kind for fully sampled volumes (fastMRI kinds, poisson, gaussian).")] = "random",
+    center_fraction: Annotated[
+        Optional[float], typer.Option(help="Fully sampled centre fraction [default: 0.32 / acceleration: fastMRI's 8 % at 4x, 4 % at 8x].")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Mask draws per volume; the first is fastMRI's per-file seed.")] = 1,
+    targets: Annotated[
+        Optional[Path], typer.Option(help="Folder of targets (same file names) for test-format data without targets.")
+    ] = None,
+    checkpoint: Annotated[
+        Optional[list[str]], typer.Option(help="Weights of a learned method, METHOD=PATH (repeatable) [default: shipped weights].")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Slices reconstructed together.")] = 8,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "auto",
+    title: Annotated[Optional[str], typer.Option(help="Title of the report [default: from the data folder].")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output folder of an earlier benchmark.")] = False,
+) -> None:
+    """Run methods at several accelerations on a dataset and write a self-contained HTML report.
+
+    Per acceleration: SSIM, PSNR and NMSE (fastMRI's definitions, mean ± std over volumes and mask
+    draws), seconds per slice and a data-consistency residual per method; images of one slice;
+    metrics against acceleration. Also results.json, results.csv and every reconstruction.
+    """
+    from rich.console import Console
+
+    from kspacekit.benchmark import BenchmarkConfig, default_methods
+    from kspacekit.errors import KspaceKitError
+    from kspacekit.methods import available_methods
+    from kspacekit.outputs import atomic_directory
+    from kspacekit.report import print_summary
+    from kspacekit.runtime import resolve_device
+
+    console = Console(stderr=True)
+    names = split_list(methods)
+    names = list(available_methods()) if names == ["all"] else names or list(default_methods())
+    config = BenchmarkConfig(
+        methods=tuple(names),
+        accelerations=parse_accelerations(accelerations) or (4.0, 8.0),
+        mask=mask,
+        center_fraction=center_fraction,
+        seeds=seeds,
+        batch_size=batch_size,
+        method_options=parse_checkpoints(checkpoint),
+    )
+    torch_device = resolve_device(device)
+    if output.resolve() in (data.resolve(), *data.resolve().parents):
+        raise KspaceKitError("the data lie inside the output folder; choose another output", output)
+    with atomic_directory(output, overwrite, is_benchmark_output) as folder:
+        result = benchmark_into(
+            folder, data, config, data_label=data, targets=targets, device=torch_device,
+            title=title or f"kspacekit benchmark: {data.name}", description=None, console=console,
+        )
+    print_summary(result, Console())
+    console.print(f"report: {output / 'report.html'}")
