@@ -345,7 +345,7 @@ def test_unsafe_or_mismatched_checkpoints_are_refused(trained, tmp_path):
     with pytest.raises(KspaceKitError, match="pickled Python objects"):
         create_method("unet", checkpoint=evil)
     with evil.open("wb") as f:
-        pickle.dump({"state_dict": {}}, f)
+        pickle.dump({"state_dict": {}}, f, protocol=2)
     with pytest.raises(KspaceKitError):
         create_method("unet", checkpoint=evil)
 
@@ -379,12 +379,46 @@ def test_shipped_weights_choice(tmp_path, monkeypatch):
 
 
 def test_sweep_writes_table_and_plot(data, tmp_path):
-    from kspacekit.training.sweep import run_sweep
-
-    base = tiny_config(data, tmp_path / "sweep", val=str(data), epochs=2)
-    rows = run_sweep(base, ["l1", "kl"], ["adam", "rmsprop"])
-    assert {(r["loss"], r["optimizer"]) for r in rows} == {(l, o) for l in ("l1", "kl") for o in ("adam", "rmsprop")}
-    table = read_csv(tmp_path / "sweep" / "sweep.csv")
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(app, [
+        "sweep", "--model", "unet", "--train", str(data), "--val", str(data), "--output", str(out),
+        "--losses", "l1,kl", "--optimizers", "adam,rmsprop", "--epochs", "2", "--lr", "3e-3", "--device", "cpu",
+        "--model-option", "chans=4", "--model-option", "num_pool_layers=2",
+    ])
+    assert result.exit_code == 0, result.output
+    table = read_csv(out / "sweep.csv")
+    assert {(r["loss"], r["optimizer"]) for r in table} == {(l, o) for l in ("l1", "kl") for o in ("adam", "rmsprop")}
     assert len(table) == 8 and all(0 < float(r["val_ssim"]) <= 1 for r in table)
-    png = (tmp_path / "sweep" / "sweep_ssim.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [r["epoch"] for r in table[:2]] == ["1", "2"]
+    assert (out / "sweep_ssim.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fastmri_state_dicts_load_as_checkpoints(tmp_path):
+    """fastMRI's own (e.g. published) weights run through kspacekit's methods and give fastMRI's output."""
+    import fastmri.models
+
+    from kspacekit.fft import fft2c
+    from kspacekit.models.image_domain import ImageDomainModel
+
+    torch.manual_seed(0)
+    varnet = fastmri.models.VarNet(num_cascades=2, chans=4, pools=2, sens_chans=2, sens_pools=3).eval()
+    unet = fastmri.models.Unet(1, 1, chans=4, num_pool_layers=3).eval()
+    torch.save(varnet.state_dict(), tmp_path / "varnet.pt")
+    torch.save(unet.state_dict(), tmp_path / "unet.pt")
+    kspace = fft2c(torch.randn(1, 3, 40, 32, dtype=torch.complex64))
+    mask = torch.zeros(1, 1, 1, 32)
+    mask[..., ::4] = 1
+    mask[..., 13:19] = 1
+    meta = ReconMeta((32, 32), 6, 4.0)
+    with torch.no_grad():
+        expected = varnet(torch.view_as_real(kspace * mask), mask[..., None].bool(), 6)[:, 4:36]
+        torch.testing.assert_close(create_method("varnet", checkpoint=tmp_path / "varnet.pt")(kspace * mask, mask, meta),
+                                   expected, rtol=1e-4, atol=1e-4)
+        expected = ImageDomainModel(unet)(kspace * mask, mask, (32, 32))
+        torch.testing.assert_close(create_method("unet", checkpoint=tmp_path / "unet.pt")(kspace * mask, mask, meta),
+                                   expected, rtol=1e-4, atol=1e-5)
+    shuffled = dict(reversed(list(unet.state_dict().items())))  # names, not order, decide the mapping
+    torch.save(shuffled, tmp_path / "shuffled.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(create_method("unet", checkpoint=tmp_path / "shuffled.pt")(kspace * mask, mask, meta),
+                                   expected, rtol=1e-4, atol=1e-5)

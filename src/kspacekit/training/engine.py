@@ -220,11 +220,18 @@ class Trainer:
         return value
 
     def predict(self, model: nn.Module, batch: Batch) -> Tensor:
-        return model(batch.kspace, batch.mask, batch.target_size, batch.num_low_frequencies).float()
+        """Reconstructions (B, h, w) in float32; under mixed precision on CUDA. Losses are computed
+        outside autocast, in float32 (SSIM's variances would lose everything in float16)."""
+        with self.autocast():
+            return model(batch.kspace, batch.mask, batch.target_size, batch.num_low_frequencies).float()
+
+    def discriminate(self, disc: nn.Module, images: Tensor) -> Tensor:
+        """Patch logits (float32) of magnitude images (B, h, w)."""
+        with self.autocast():
+            return disc(images.unsqueeze(1)).float()
 
     def supervised_step(self, batch: Batch) -> tuple[float, float | None]:
-        with self.autocast():
-            loss = reconstruction_loss(self.config.loss, self.predict(self.model, batch), batch.target)
+        loss = reconstruction_loss(self.config.loss, self.predict(self.model, batch), batch.target)
         value = self.checked(loss, "loss")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -233,12 +240,13 @@ class Trainer:
         return value, None
 
     def discriminator_step(self, real: Tensor, fake: Tensor) -> float:
-        """Update D on real targets vs *detached* reconstructions: no gradient reaches G."""
+        """Update D on real targets vs *detached* reconstructions: no gradient reaches G.
+
+        Real and fake go through D in one batch (instance norm keeps them independent), so a
+        DDP-wrapped D sees one forward per backward."""
         assert self.disc is not None and self.disc_optimizer is not None
-        with self.autocast():
-            logits = self.disc(torch.cat([real, fake.detach()]).unsqueeze(1))
-            real_logits, fake_logits = logits.float().chunk(2)
-            loss = discriminator_loss(real_logits, fake_logits, self.config.gan_loss)
+        real_logits, fake_logits = self.discriminate(self.disc, torch.cat([real, fake.detach()])).chunk(2)
+        loss = discriminator_loss(real_logits, fake_logits, self.config.gan_loss)
         value = self.checked(loss, "discriminator loss")
         self.disc_optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -251,12 +259,10 @@ class Trainer:
         disc = unwrap(self.disc)
         disc.requires_grad_(False)
         try:
-            with self.autocast():
-                adversarial = generator_adversarial_loss(disc(fake.unsqueeze(1)).float(), self.config.gan_loss)
-                content = reconstruction_loss(self.config.loss, fake, batch.target)
-                loss = content + self.config.adversarial_weight * adversarial
+            adversarial = generator_adversarial_loss(self.discriminate(disc, fake), self.config.gan_loss)
         finally:
             disc.requires_grad_(True)
+        loss = reconstruction_loss(self.config.loss, fake, batch.target) + self.config.adversarial_weight * adversarial
         value = self.checked(loss, "generator loss")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -264,8 +270,7 @@ class Trainer:
         return value
 
     def gan_step(self, batch: Batch) -> tuple[float, float | None]:
-        with self.autocast():
-            fake = self.predict(self.model, batch)
+        fake = self.predict(self.model, batch)
         disc_value = self.discriminator_step(batch.target, fake)
         value = self.generator_step(batch, fake)
         self.scaler.update()
@@ -288,8 +293,7 @@ class Trainer:
         task = bar.add_task("validation", total=len(loader), loss="-")
         for batch in loader:
             batch = batch.to(self.device)
-            with self.autocast():
-                pred = self.predict(model, batch)
+            pred = self.predict(model, batch)
             losses.append(reconstruction_loss(self.config.loss, pred, batch.target).item())
             scale = batch.scale[:, None, None]
             for fname, slice_num, p, t in zip(batch.fnames, batch.slice_nums, pred * scale, batch.target * scale):
