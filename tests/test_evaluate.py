@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from fastmri import evaluate as fastmri_evaluate
 from scipy.ndimage import gaussian_filter
 
@@ -28,6 +29,15 @@ VOLUMES = [
     ("file_c.h5", "CORPD_FBK", 4, 8.0),  # the prediction's attribute wins
     ("file_d.h5", "AXT2", None, None),  # no acceleration anywhere: "unknown"
 ]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """As ``kspacekit evaluate`` runs: one thread (fast on a shared machine); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def volume(seed: int, shape: tuple[int, int, int] = SHAPE) -> np.ndarray:

@@ -40,6 +40,7 @@ def evaluate(
     """
     import json
 
+    import torch
     from rich.console import Console
 
     from kspacekit.evaluate import evaluate_folders
@@ -48,6 +49,9 @@ def evaluate(
 
     if json_path is not None:
         check_writable(json_path, overwrite)
+    # The per-slice operations are small: extra OpenMP threads gain little and, on a machine
+    # whose cores are busy, stall every operation at their barriers (8 s became 60 s here).
+    torch.set_num_threads(1)
     with progress_bar() as progress:
         evaluation = evaluate_folders(
             target, predictions, challenge=challenge.value, acquisition=acquisition, full_image=full_image,
