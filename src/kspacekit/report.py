@@ -188,16 +188,17 @@ fastMRI scores: NMSE = ||target − x||² / ||target||²; PSNR = 10 log10(R² / 
 give the mean ± sample standard deviation over volumes and mask draws.</dd>
 <dt>DC residual (data consistency)</dt>
 <dd>How well a reconstruction agrees with the k-space samples that were actually measured:
-||M F (S x) − y|| / ||y|| over the volume, with y the measured samples, M the mask and F the
-centred FFT. A magnitude image x has no phase, so every reconstruction is projected with the
-same model: the maps S are estimated from the calibration (fully sampled centre) region of the
-measured data alone — low-resolution coil images divided by their root-sum-of-squares, which
-carry the object's smooth phase (with one coil: the phase of the low-resolution image).
-The <i>target (reference)</i> row is the target's own residual: the floor set by noise and by
-the model (phase finer than the calibration region, signal outside the cropped target).
-A residual well above that floor means the reconstruction disagrees with the measurements, for
-example because it invented or removed structure. Structure placed only where k-space was not
-measured cannot be seen by any such check; the error maps and the metrics show it.</dd>
+||M F (S e<sup>iφ</sup> x) − y|| / ||y|| over the volume, with y the measured samples, M the
+mask and F the centred FFT. A magnitude image x has no phase, so every reconstruction is
+projected with one model estimated from the measured data alone: ESPIRiT coil maps S from the
+calibration (fully sampled centre) region and φ, the phase of the low-resolution calibration
+image (with one coil, S = 1). The <i>target (reference)</i> row is the target's own residual:
+the floor set by noise (the root-sum-of-squares target carries a noise bias) and by the model
+(phase finer than the calibration region, map errors, signal outside the cropped target).
+A residual well above that floor means the reconstruction disagrees with the measurements,
+e.g. it added, removed or moved structure. It is not a quality score: smoothing costs little
+(the measured energy sits at the k-space centre), and structure placed only where k-space was
+not measured cannot be seen by any such check; the error maps and the metrics show those.</dd>
 <dt>Seconds per slice</dt>
 <dd>Wall time of the method's reconstruction calls (batches of slices, model loading on first
 use included) divided by the number of slices, on the device listed below.</dd>
