@@ -16,18 +16,20 @@ Data consistency: a magnitude image has no phase, so it cannot be compared with 
 samples directly. Each reconstruction ``x`` is projected with one forward model, the same for
 every method and estimated from the measured data alone: ``A x = M F (S e^{i phi} x)``, with
 ESPIRiT maps ``S`` from the calibration region (:func:`kspacekit.coils.espirit_maps`; ones for
-single-coil data) and ``phi`` the phase of the low-resolution (calibration-region) image
-combined with those maps. The residual is ``||A x - y|| / ||y||`` over the volume's measured
+single-coil data) and ``phi`` the phase of the low-resolution image (the calibration region
+under a window symmetric about the k-space centre) combined with those maps. The residual is ``||A x - y|| / ||y||`` over the volume's measured
 samples ``y``. The target's own residual is reported beside it: the floor set by noise (the
 RSS target carries a noise bias) and by the model (phase finer than the calibration region,
 map errors, signal outside the cropped target). A residual well above that floor means the
 reconstruction disagrees with what was measured, e.g. it added, removed or moved structure
-(on simulated brain data, a 15-pixel blob of 30 % of the maximum raises 0.15 to 0.22 at 4x).
+(on simulated 8-coil brain data at SNR 30, the target's 0.15 at 4x rises to 0.22 with an added
+disc of radius 15 pixels at 30 % of the maximum, to 0.20 with the image shifted by 2 pixels).
 Smoothing costs little, since the measured energy is concentrated at the k-space centre, and
 structure placed only in the unmeasured part of k-space is invisible to any such check: the
 error maps and the metrics against the target show those. (ESPIRiT was chosen over the
 low-resolution maps of :func:`kspacekit.coils.lowres_maps`, which absorb the blurred object
-into the maps: with them the target's own residual was higher than the zero-filled image's.)
+into the maps: with them the target's own residual was higher than the zero-filled image's.
+Noise-free single-coil data of a real object give a residual of ~1e-7 for the target.)
 """
 
 from __future__ import annotations
@@ -46,11 +48,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from kspacekit.coils import estimate_maps, lowres_maps
+from kspacekit.coils import calibration_region, estimate_maps
 from kspacekit.data import VolumeInfo, inspect_volume, iter_volume_batches, write_submission
 from kspacekit.data.fastmri import TARGET_KEYS
 from kspacekit.errors import KspaceKitError
-from kspacekit.fft import crop_or_pad, rss
+from kspacekit.fft import crop_or_pad, ifft2c, rss
 from kspacekit.masks import file_seed
 from kspacekit.methods import ReconMeta, ReconstructionMethod, available_methods, create_method
 from kspacekit.metrics import evaluation_crop, ssim, volume_metrics
@@ -384,12 +386,36 @@ def describe_sampling(volumes: Sequence[BenchmarkVolume], config: BenchmarkConfi
 # Running.
 
 
+def _centred_window(size: int, centre: int, half_width: int, device: torch.device) -> Tensor:
+    """A Hann window over ``centre ± half_width``, exactly symmetric about ``centre``."""
+    offset = torch.arange(size, device=device, dtype=torch.float32) - centre
+    window = torch.cos(math.pi * offset / (2 * (half_width + 1))) ** 2
+    return torch.where(offset.abs() <= half_width, window, torch.zeros_like(window))
+
+
+def lowres_phase(measured: Tensor, mask: Tensor, maps: Tensor) -> Tensor:
+    """Phase (B, 1, H, W) of the maps-combined low-resolution image of the calibration region.
+
+    The window is symmetric about the k-space centre (index H // 2, W // 2), so a real object
+    gives a real low-resolution image: an off-centre window would add a phase ramp.
+    """
+    height, width = measured.shape[-2:]
+    rows, cols = calibration_region(mask, (height, width))
+    half_rows = min(height // 2 - rows.start, rows.stop - 1 - height // 2)
+    half_cols = min(width // 2 - cols.start, cols.stop - 1 - width // 2)
+    window = torch.outer(
+        _centred_window(height, height // 2, half_rows, measured.device),
+        _centred_window(width, width // 2, half_cols, measured.device),
+    )
+    low = ifft2c(measured * window)
+    return torch.sgn((maps.conj() * low).sum(1, keepdim=True))
+
+
 def consistency_model(measured: Tensor, mask: Tensor) -> Tensor:
     """``S e^{i phi}`` (B, C, H, W): ESPIRiT maps times the phase of the low-resolution image, from
     the measured samples only, so that ``S e^{i phi} |x|`` models the coil images of a magnitude image."""
     maps = estimate_maps(measured, mask, "espirit")
-    phase = torch.sgn((maps.conj() * lowres_maps(measured, mask)).sum(1, keepdim=True))
-    return maps * phase
+    return maps * lowres_phase(measured, mask, maps)
 
 
 def consistency_terms(images: Tensor, measured: Tensor, mask: Tensor, maps: Tensor) -> tuple[Tensor, Tensor]:
