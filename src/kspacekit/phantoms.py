@@ -100,6 +100,11 @@ class Ellipses:
         return spectrum
 
 
+def unit_phasors(angles: Tensor) -> Tensor:
+    """``exp(i angles)`` as complex128."""
+    return torch.polar(torch.ones_like(angles), angles)
+
+
 def pixel_size(shape: tuple[int, int]) -> float:
     return 2.0 / min(shape)
 
@@ -128,7 +133,7 @@ def map_coefficients(shape: tuple[int, int], coils: int, generator: torch.Genera
     targets = coil_sensitivities(coil_arrays(1, coils, generator), points)[0]  # (C, N)
     orders = torch.arange(-MAP_ORDER, MAP_ORDER + 1, dtype=torch.float64)
     frequencies = grid(orders / periods[0], orders / periods[1]).reshape(-1, 2)
-    basis = torch.polar(torch.ones((), dtype=torch.float64), 2 * math.pi * points @ frequencies.T).to(torch.complex128)  # (N, Q)
+    basis = unit_phasors(2 * math.pi * points @ frequencies.T)  # (N, Q)
     gram = basis.mH @ basis + FIT_RIDGE * len(points) * torch.eye(basis.shape[1], dtype=torch.complex128)
     coefficients = torch.linalg.solve(gram, basis.mH @ targets.T)  # (Q, C)
     side = 2 * MAP_ORDER + 1
@@ -139,11 +144,7 @@ def evaluate_maps(coefficients: Tensor, shape: tuple[int, int]) -> Tensor:
     """The polynomial maps (C, H, W) at pixel centres."""
     d = pixel_size(shape)
     orders = torch.arange(-MAP_ORDER, MAP_ORDER + 1, dtype=torch.float64)
-    waves = [
-        torch.polar(torch.ones((), dtype=torch.float64), 2 * math.pi * torch.outer(orders, axis_positions(n, d)) / (MAP_PERIOD * n * d))
-        .to(torch.complex128)
-        for n in shape
-    ]
+    waves = [unit_phasors(2 * math.pi * torch.outer(orders, axis_positions(n, d)) / (MAP_PERIOD * n * d)) for n in shape]
     return torch.einsum("cmn,mh,nw->chw", coefficients, waves[0], waves[1])
 
 
@@ -159,11 +160,13 @@ def ellipse_kspace(ellipses: Ellipses, shape: tuple[int, int], coefficients: Ten
     scale = 1.0 / (math.sqrt(height * width) * d * d)
     steps = [1.0 / (n * d) for n in shape]
     if coefficients is None:
-        return scale * ellipses.spectrum(grid(axis_positions(height, steps[0]), axis_positions(width, steps[1])))[None]
+        frequencies = grid(axis_positions(height, steps[0]), axis_positions(width, steps[1]))
+        return scale * ellipses.spectrum(frequencies)[None]
     # fine index t holds frequency (t - t0) * step / FINE, with t0 = FINE * (n // 2) + 2 L
     margin = 2 * MAP_ORDER
     fine_axes = [
-        (torch.arange(FINE * (n - 1) + 2 * margin + 1, dtype=torch.float64) - FINE * (n // 2) - margin) * step / FINE
+        (torch.arange(FINE * (n - 1) + 2 * margin + 1, dtype=torch.float64) - FINE * (n // 2) - margin)
+        * (step / FINE)
         for n, step in zip(shape, steps, strict=True)
     ]
     fine = ellipses.spectrum(grid(*fine_axes))

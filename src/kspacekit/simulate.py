@@ -19,9 +19,9 @@ By Biot-Savart, an infinite wire at ``w`` (complex ``col + i row``) has the rece
 ``i / conj(z - w)`` (magnitude 1/distance, phase the angle around the wire), so a loop's
 sensitivity is the difference of two such terms: smooth, complex, decaying like a dipole away
 from the element. The maps are then normalised so that ``sum_c |S_c|^2 = 1`` at every position,
-which makes the RSS of noise-free coil images equal the object's magnitude. For speed, dataset
-maps are evaluated on a 4x coarser grid and interpolated bilinearly (``sum_c |S_c|^2`` stays
-within 1 % of 1 inside the head).
+which makes the RSS of noise-free coil images equal the object's magnitude. Each output volume
+gets its own random array, shared by its slices as in a real scan (the array stays put while
+the slices are acquired); each slice gets its own phase and noise.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import contextlib
 import gzip
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,10 +51,8 @@ ORIENTATION_AXES = {"axial": (2, 1, 0), "coronal": (1, 2, 0), "sagittal": (0, 2,
 FOREGROUND_LEVEL = 0.1  # foreground: above this fraction of the (volume's or slice's) bright level
 MIN_SLICE_AREA = 0.25  # slices with less foreground than this fraction of the largest are skipped
 PHASE_ORDER = 2  # the random phase is a Fourier series up to this order over twice the FOV
-MAP_COARSENING = 4  # coil maps are evaluated on a grid this many times coarser, then interpolated,
-MAP_GRID_MIN = 64  # ... but on at least this many samples per axis
 MIN_IN_PLANE = 32  # orientations with fewer in-plane samples than this are skipped
-BATCH_SLICES = 16
+BATCH_ELEMENTS = 2**21  # coil-image samples per batch: 16 MB, small enough for malloc to reuse
 MAX_COILS = 64
 
 
@@ -96,44 +94,46 @@ def coil_arrays(batch: int, coils: int, generator: torch.Generator | None = None
     return CoilArrays(wires=wires, phases=phases)
 
 
+def loop_fields(arrays: CoilArrays, rows: Tensor, cols: Tensor) -> tuple[Tensor, Tensor]:
+    """Real and imaginary parts (B, C, *P) of the normalised maps at points (``rows``, ``cols``) (*P).
+
+    Real arithmetic throughout: the field of a wire is ``i (dx + i dy) / (dx^2 + dy^2)``
+    (softened), a loop is the difference of its two wires, then the receive phase is applied
+    and the coils are normalised to ``sum_c |S_c|^2 = 1``.
+    """
+    wires = arrays.wires.to(rows.device)
+    extra = (None,) * rows.ndim
+    real = imag = None
+    for conductor, sign in ((0, 1.0), (1, -1.0)):
+        dx = cols - wires[..., conductor].real.to(cols.dtype)[(..., *extra)]
+        dy = rows - wires[..., conductor].imag.to(rows.dtype)[(..., *extra)]
+        weight = sign / (dx.square() + dy.square() + WIRE_SOFTENING**2)
+        real = -dy * weight if real is None else real.sub_(dy * weight)
+        imag = dx * weight if imag is None else imag.add_(dx * weight)
+    phases = arrays.phases.to(device=rows.device, dtype=rows.dtype)[(..., *extra)]
+    cos, sin = torch.cos(phases), torch.sin(phases)
+    real, imag = real * cos - imag * sin, real * sin + imag * cos
+    norm = (real.square() + imag.square()).sum(1, keepdim=True).rsqrt()
+    return real * norm, imag * norm
+
+
 def coil_sensitivities(arrays: CoilArrays, positions: Tensor) -> Tensor:
     """Normalised complex maps (B, C, *P) of ``arrays`` at ``positions`` (*P, 2) in object units."""
-    z = torch.complex(positions[..., 1], positions[..., 0])
-    wires = arrays.wires.to(device=z.device, dtype=z.dtype)
-    phases = arrays.phases.to(device=z.device, dtype=positions.dtype)
-    extra = (None,) * z.ndim
-
-    def wire_field(wire: Tensor) -> Tensor:
-        offset = z - wire[(..., *extra)]
-        return 1j * offset / (offset.abs() ** 2 + WIRE_SOFTENING**2)  # i / conj(offset), softened
-
-    maps = wire_field(wires[..., 0]) - wire_field(wires[..., 1])
-    maps = maps * torch.polar(torch.ones_like(phases), phases)[(..., *extra)]
-    return maps / maps.abs().square().sum(1, keepdim=True).sqrt()
+    return torch.complex(*loop_fields(arrays, positions[..., 0], positions[..., 1]))
 
 
-
-
-def coil_maps(arrays: CoilArrays, shape: tuple[int, int]) -> Tensor:
-    """Maps (B, C, H, W) complex64 on the pixel grid: exact on a coarser grid, then bilinear.
-
-    The coarse grid has ``MAP_COARSENING`` times fewer samples per axis, but at least
-    ``MAP_GRID_MIN`` (the maps' smoothness is fixed relative to the field of view); its samples
-    sit where ``interpolate(align_corners=False)`` places them, so the interpolation passes
-    through them. The error is about 0.3 % inside the head, at a fraction of the cost.
-    """
-    device = arrays.wires.device
-    small = [min(n, max(MAP_GRID_MIN, -(-n // MAP_COARSENING))) for n in shape]
+def pixel_positions(shape: tuple[int, int], device: torch.device | str = "cpu") -> Tensor:
+    """Pixel centres (H, W, 2) in object units (origin at ``n // 2``, 1 = half the shorter side)."""
     half = min(shape) / 2
-    axes = [
-        ((torch.arange(m, dtype=torch.float32, device=device) + 0.5) * (n / m) - 0.5 - n // 2) / half
-        for n, m in zip(shape, small, strict=True)
-    ]
-    maps = coil_sensitivities(arrays, torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1))
-    batch, coils = maps.shape[:2]
-    channels = torch.view_as_real(maps).permute(0, 1, 4, 2, 3).reshape(batch, coils * 2, *small)
-    upsampled = torch.nn.functional.interpolate(channels, size=shape, mode="bilinear", align_corners=False)
-    return torch.view_as_complex(upsampled.reshape(batch, coils, 2, *shape).permute(0, 1, 3, 4, 2).contiguous())
+    axes = [(torch.arange(n, dtype=torch.float32, device=device) - n // 2) / half for n in shape]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+
+
+def random_coil_maps(coils: int, shape: tuple[int, int], generator: torch.Generator) -> Tensor:
+    """Maps (1, C, H, W) complex64 of one random loop array (ones for a single coil)."""
+    if coils == 1:
+        return torch.ones((1, 1, *shape), dtype=torch.complex64, device=generator.device)
+    return coil_sensitivities(coil_arrays(1, coils, generator), pixel_positions(shape, generator.device))
 
 
 def smooth_phase(batch: int, shape: tuple[int, int], generator: torch.Generator) -> Tensor:
@@ -149,10 +149,8 @@ def smooth_phase(batch: int, shape: tuple[int, int], generator: torch.Generator)
     side = len(orders)
     coefficients = torch.randn(batch, side, side, 2, generator=generator, device=device)
     coefficients = torch.view_as_complex(coefficients) * weights
-    waves = [
-        torch.polar(torch.ones((), device=device), math.pi * torch.outer(orders, torch.arange(n, device=device) - n // 2) / n)
-        for n in shape
-    ]
+    offsets = [torch.arange(n, device=device, dtype=torch.float32) - n // 2 for n in shape]
+    waves = [torch.polar(torch.ones((), device=device), math.pi * torch.outer(orders, x) / len(x)) for x in offsets]
     field = torch.einsum("bmn,mh,nw->bhw", coefficients, waves[0], waves[1]).real
     field = field / field.flatten(1).std(dim=1).clamp_min(1e-12)[:, None, None]
     amplitude = 0.5 + 1.5 * torch.rand(batch, 1, 1, generator=generator, device=device)
@@ -160,16 +158,34 @@ def smooth_phase(batch: int, shape: tuple[int, int], generator: torch.Generator)
     return offset + amplitude * field
 
 
+def centred_fft2(images: Tensor) -> Tensor:
+    """Same result as :func:`kspacekit.fft.fft2c`, faster for even sizes.
+
+    For even H and W the centring shifts equal a checkerboard modulation:
+    ``fft2c(x) = (-1)^(H/2 + W/2) C * fft2(C * x)`` with ``C = (-1)^(i + j)``. Two multiplies
+    replace the two ``fftshift`` copies, which on CPU cost several times the FFT itself; this
+    is the hot loop of dataset simulation. Odd sizes use ``fft2c``.
+    """
+    height, width = images.shape[-2:]
+    if height % 2 or width % 2:
+        return fft2c(images)
+    rows = torch.arange(height, device=images.device)[:, None]
+    cols = torch.arange(width, device=images.device)[None, :]
+    checker = 1.0 - 2.0 * ((rows + cols) % 2).to(images.real.dtype)
+    sign = -1.0 if (height // 2 + width // 2) % 2 else 1.0
+    return torch.fft.fft2(images * checker, norm="ortho").mul_(checker * sign)
+
+
 @dataclass(frozen=True)
 class SimulatedSlices:
-    """Noisy coil images (B, C, H, W) complex64 and the maps (B, C, H, W) that made them."""
+    """Noisy coil images (B, C, H, W) complex64 and the maps (B or 1, C, H, W) that made them."""
 
     coil_images: Tensor
     maps: Tensor
 
     @property
     def kspace(self) -> Tensor:
-        return fft2c(self.coil_images)
+        return centred_fft2(self.coil_images)
 
     def rss(self) -> Tensor:
         """fastMRI's multi-coil target: RSS of the (noisy) fully sampled coil images."""
@@ -195,15 +211,17 @@ def noise_std(magnitudes: Tensor, snr: float) -> Tensor:
 
 def complex_noise(like: Tensor, std: Tensor, generator: torch.Generator) -> Tensor:
     """Complex white Gaussian noise shaped like ``like`` (B, ...), ``E|n|^2 = std[b]^2`` per sample."""
-    noise = torch.view_as_complex(torch.randn((*like.shape, 2), generator=generator, device=like.device))
-    return noise * (std / math.sqrt(2)).reshape(-1, *([1] * (like.ndim - 1))).to(like.device)
+    noise = torch.randn((*like.shape, 2), generator=generator, device=like.device)
+    noise.mul_((std / math.sqrt(2)).reshape(-1, *([1] * like.ndim)).to(like.device))
+    return torch.view_as_complex(noise)
 
 
 def simulate_slices(
-    magnitudes: Tensor, *, coils: int, snr: float | None, generator: torch.Generator
+    magnitudes: Tensor, maps: Tensor, *, snr: float | None, generator: torch.Generator
 ) -> SimulatedSlices:
-    """Magnitude slices (B, H, W) -> noisy complex coil images with smooth phase and loop-coil maps.
+    """Magnitude slices (B, H, W) -> noisy complex coil images, with a smooth random phase per slice.
 
+    ``maps`` (B or 1, C, H, W) weight the complex object (see :func:`random_coil_maps`).
     Noise: complex white Gaussian, independent across coils, of standard deviation ``sigma`` per
     coil pixel (``E|n|^2 = sigma^2``), with ``sigma = mean foreground magnitude / snr``. Because
     the maps satisfy ``sum_c |S_c|^2 = 1``, ``snr`` is the SNR of the optimally coil-combined
@@ -211,15 +229,10 @@ def simulate_slices(
     """
     device = generator.device
     magnitudes = magnitudes.to(device=device, dtype=torch.float32)
-    batch, height, width = magnitudes.shape
-    if coils == 1:
-        maps = torch.ones((batch, 1, height, width), dtype=torch.complex64, device=device)
-    else:
-        maps = coil_maps(coil_arrays(batch, coils, generator), (height, width))
-    phase = smooth_phase(batch, (height, width), generator)
-    coil_images = maps * torch.polar(magnitudes, phase).unsqueeze(1)
+    phase = smooth_phase(magnitudes.shape[0], magnitudes.shape[-2:], generator)
+    coil_images = maps.to(device) * torch.polar(magnitudes, phase).unsqueeze(1)
     if snr is not None:
-        coil_images = coil_images + complex_noise(coil_images, noise_std(magnitudes, snr), generator)
+        coil_images.add_(complex_noise(coil_images, noise_std(magnitudes, snr), generator))
     return SimulatedSlices(coil_images=coil_images, maps=maps)
 
 
@@ -327,7 +340,8 @@ def load_source(path: str | Path) -> Source:
             if suffix == ".dcm":
                 import pydicom
 
-                spacing = tuple(float(s) for s in pydicom.dcmread(path, stop_before_pixels=True).get("PixelSpacing", spacing))
+                header = pydicom.dcmread(path, stop_before_pixels=True)
+                spacing = tuple(float(s) for s in header.get("PixelSpacing", spacing))
     except Exception as err:
         raise KspaceKitError(f"cannot read image ({type(err).__name__}: {err})", path) from None
     data = np.abs(np.asarray(data, dtype=np.float32))
@@ -476,10 +490,23 @@ def _plan_units(
                 name = f"{base}_{copies}"
             names.add(name)
             units.append(Unit(index, orientation, name))
-    group_of = (lambda u: (u.source_index, u.orientation)) if split_by == "orientation" else (lambda u: u.source_index)
+    def group_of(unit: Unit) -> object:
+        return (unit.source_index, unit.orientation) if split_by == "orientation" else unit.source_index
+
     groups = list(dict.fromkeys(group_of(unit) for unit in units))
     assignment = assign_splits(groups, split, seed)
     return [Unit(u.source_index, u.orientation, u.name, assignment[group_of(u)]) for u in units], skipped
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _unit_generator(seed: int, unit_index: int, device: torch.device) -> torch.Generator:
@@ -505,6 +532,7 @@ def simulate_dataset(
     overwrite: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    threads: int | None = 1,
 ) -> SimulationSummary:
     """Simulate a fastMRI-layout dataset from magnitude images; same arguments, same bytes.
 
@@ -521,7 +549,10 @@ def simulate_dataset(
     in two splits). Units are shuffled with ``seed`` and cut by the ``split`` fractions.
 
     A non-empty ``out_dir`` is refused unless ``overwrite``. All sources are read and checked
-    before anything is written.
+    before anything is written. ``threads`` sets torch's CPU threads for the run (restored
+    afterwards; None leaves them): the work is a stream of small, memory-bound operations for
+    which one thread is as fast on an idle machine and several times faster on a busy one,
+    where OpenMP threads wait on each other.
     """
     from kspacekit.data.write import write_volume
     from kspacekit.runtime import progress_bar
@@ -553,23 +584,20 @@ def simulate_dataset(
     multicoil, single = coils > 1, singlecoil or coils == 1
     bar = progress_bar() if progress else None
     task = bar.add_task("simulating", total=sum(len(stacks[u.name][0]) for u in units)) if bar else None
-    with bar if bar is not None else contextlib.nullcontext():
+    with bar if bar is not None else contextlib.nullcontext(), _torch_threads(threads):
         for unit_index, unit in enumerate(units):
             slices, spacing = stacks.pop(unit.name)
-            generator = _unit_generator(seed, unit_index, torch_device)
-            parts: dict[str, list[np.ndarray]] = {"kspace": [], "rss": [], "esc_kspace": [], "esc": []}
-            for start in range(0, len(slices), BATCH_SLICES):
-                batch = torch.from_numpy(slices[start : start + BATCH_SLICES]).to(torch_device)
-                simulated = simulate_slices(fit_to_matrix(batch, spacing, shape), coils=coils, snr=snr, generator=generator)
-                if multicoil:
-                    parts["kspace"].append(simulated.kspace.cpu().numpy())
-                    parts["rss"].append(center_crop(simulated.rss(), recon_size).cpu().numpy())
-                if single:
-                    combined = simulated.emulated_single_coil()
-                    parts["esc_kspace"].append(fft2c(combined).cpu().numpy())
-                    parts["esc"].append(center_crop(combined.abs(), recon_size).cpu().numpy())
-                if bar is not None:
-                    bar.advance(task, len(batch))
+            volume = _simulate_volume(
+                slices,
+                spacing,
+                shape=shape,
+                recon_size=recon_size,
+                coils=coils,
+                snr=snr,
+                outputs=("multicoil",) * multicoil + ("singlecoil",) * single,
+                generator=_unit_generator(seed, unit_index, torch_device),
+                advance=(lambda n: bar.advance(task, n)) if bar is not None else (lambda n: None),
+            )
             attrs = {
                 "acquisition": f"SIM_{unit.orientation.upper()}",
                 "patient_id": source_name(paths[unit.source_index]),
@@ -580,20 +608,51 @@ def simulate_dataset(
                 "seed": seed,
                 "simulated_by": "kspacekit",
             }
-            outputs = []
-            if multicoil:
-                outputs.append((f"multicoil_{unit.split}", "kspace", "rss", "reconstruction_rss"))
-            if single:
-                outputs.append((f"singlecoil_{unit.split}", "esc_kspace", "esc", "reconstruction_esc"))
-            for folder, kspace_part, target_part, target_key in outputs:
+            for kind, (kspace, target) in volume.items():
                 path = write_volume(
-                    out_dir / folder / f"{unit.name}.h5",
-                    np.concatenate(parts[kspace_part]),
-                    target=np.concatenate(parts[target_part]),
-                    target_key=target_key,
+                    out_dir / f"{kind}_{unit.split}" / f"{unit.name}.h5",
+                    kspace,
+                    target=target,
+                    target_key="reconstruction_rss" if kind == "multicoil" else "reconstruction_esc",
                     attrs=attrs,
                     overwrite=overwrite,
                 )
-                summary.files.setdefault(folder, []).append(path)
+                summary.files.setdefault(f"{kind}_{unit.split}", []).append(path)
             summary.slices += len(slices)
     return summary
+
+
+def _simulate_volume(
+    slices: np.ndarray,
+    spacing: tuple[float, float],
+    *,
+    shape: tuple[int, int],
+    recon_size: tuple[int, int],
+    coils: int,
+    snr: float | None,
+    outputs: Sequence[str],
+    generator: torch.Generator,
+    advance: Callable[[int], None],
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Simulate one volume's slices in batches; (k-space, target) for "multicoil" and/or "singlecoil"."""
+    count = len(slices)
+    kspace_shapes = {"multicoil": (count, coils, *shape), "singlecoil": (count, *shape)}
+    volume = {
+        kind: (np.empty(kspace_shapes[kind], np.complex64), np.empty((count, *recon_size), np.float32))
+        for kind in outputs
+    }
+    maps = random_coil_maps(coils, shape, generator)
+    batch_slices = max(1, BATCH_ELEMENTS // (coils * shape[0] * shape[1]))
+    for start in range(0, count, batch_slices):
+        stop = min(start + batch_slices, count)
+        batch = torch.from_numpy(slices[start:stop]).to(generator.device)
+        simulated = simulate_slices(fit_to_matrix(batch, spacing, shape), maps, snr=snr, generator=generator)
+        if "multicoil" in volume:
+            volume["multicoil"][0][start:stop] = simulated.kspace.cpu().numpy()
+            volume["multicoil"][1][start:stop] = center_crop(simulated.rss(), recon_size).cpu().numpy()
+        if "singlecoil" in volume:
+            combined = simulated.emulated_single_coil()
+            volume["singlecoil"][0][start:stop] = centred_fft2(combined).cpu().numpy()
+            volume["singlecoil"][1][start:stop] = center_crop(combined.abs(), recon_size).cpu().numpy()
+        advance(stop - start)
+    return volume

@@ -16,7 +16,7 @@ def convert(
         Path,
         typer.Argument(
             metavar="INPUT",
-            help="Raw k-space: BART .cfl/.hdr, .npy, .npz, MATLAB .mat (v5 or v7.3), Siemens twix .dat or ISMRMRD .h5.",
+            help="Raw k-space: BART .cfl/.hdr, .npy, .npz, MATLAB .mat (v5, v7.3), Siemens twix .dat, ISMRMRD .h5.",
         ),
     ],
     output: Annotated[Path, typer.Argument(metavar="OUTPUT.h5", help="fastMRI-layout HDF5 file to write.")],

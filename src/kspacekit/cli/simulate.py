@@ -32,7 +32,7 @@ def simulate(
     ] = None,
     orientation: Annotated[
         Optional[list[str]],
-        typer.Option(help="Slice orientation of volumes: axial, coronal or sagittal. Repeat for several (default axial)."),
+        typer.Option(help="Slice orientation of volumes: axial, coronal or sagittal; repeatable (default axial)."),
     ] = None,
     slices_per_volume: Annotated[
         Optional[int], typer.Option(help="Slices per volume, evenly spread over the non-empty ones (default all).")
@@ -48,13 +48,15 @@ def simulate(
     ] = (0.8, 0.1, 0.1),
     split_by: Annotated[
         str,
-        typer.Option(help="Split unit: 'orientation' (each volume's stack per orientation) or 'volume' (whole source)."),
+        typer.Option(help="Split unit: 'orientation' (a volume's stack per orientation) or 'volume' (a source)."),
     ] = "orientation",
     slices: Annotated[int, typer.Option(help="Phantom slices in the file (slice i uses seed + i).")] = 1,
     ellipses: Annotated[int, typer.Option(help="Number of ellipses of --phantom ellipses.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed: the same command writes the same bytes.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "cpu",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty folder / replace the file.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Write into a non-empty folder / replace the file.")
+    ] = False,
 ) -> None:
     """Simulate fully sampled k-space: a phantom file, or a fastMRI-layout dataset from real images.
 
