@@ -99,6 +99,9 @@ class BenchmarkConfig:
         unknown = [m for m in methods if m not in available_methods()]
         if unknown:
             raise KspaceKitError(f"unknown method {unknown[0]!r}; choose from {', '.join(available_methods())}")
+        stray = sorted(set(self.method_options) - set(methods))
+        if stray:
+            raise KspaceKitError(f"options given for {stray[0]!r}, which is not among the methods benchmarked")
         if not self.accelerations:
             raise KspaceKitError("give at least one acceleration")
         if self.seeds < 1:
@@ -451,11 +454,16 @@ class _Accumulator:
 
 
 def _make_methods(config: BenchmarkConfig, unavailable: dict[tuple[str, float], str]) -> dict[str, ReconstructionMethod]:
+    """Instantiate the methods. One that cannot be created with its defaults (e.g. no shipped
+    weights) is unavailable; one the user gave options for (e.g. a checkpoint) must work."""
     methods = {}
     for name in config.methods:
+        options = config.method_options.get(name, {})
         try:
-            methods[name] = create_method(name, **config.method_options.get(name, {}))
+            methods[name] = create_method(name, **options)
         except KspaceKitError as err:
+            if options:
+                raise
             unavailable.update({(name, float(acc)): err.message for acc in config.accelerations})
     return methods
 
