@@ -85,6 +85,7 @@ def read_raw(
     if suffix in (".dat", *ISMRMRD_SUFFIXES):
         if user_axes != Axes():
             raise KspaceKitError(f"{suffix} files name their own axes; drop --coil/--slice/--pe-axis", path)
+        _reject_key(key, path)
         readouts = _read_twix(path) if suffix == ".dat" else _read_ismrmrd(path)
         kspace = assemble_lines(readouts, path)
         if remove_oversampling:

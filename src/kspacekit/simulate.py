@@ -307,7 +307,10 @@ def _load_2d(path: Path, suffix: str) -> np.ndarray:
     if suffix == ".dcm":
         import pydicom
 
-        return np.asarray(pydicom.dcmread(path).pixel_array)
+        pixels = np.asarray(pydicom.dcmread(path).pixel_array)
+        if pixels.ndim != 2:
+            raise KspaceKitError(f"only single-frame 2-D DICOM images are supported, got shape {pixels.shape}", path)
+        return pixels
     raw = (gzip.open if suffix == ".ima.gz" else open)(path, "rb").read()
     side = math.isqrt(len(raw) // 2)
     if side * side * 2 != len(raw):
@@ -318,8 +321,9 @@ def _load_2d(path: Path, suffix: str) -> np.ndarray:
 def load_source(path: str | Path) -> Source:
     """Read a magnitude source (NIfTI reoriented to RAS+, .npy, raw .ima(.gz), DICOM) scaled to ~[0, 1].
 
-    The scale divides by the 99.5th percentile of the positive voxels, so bright outliers
-    stay above 1 instead of compressing the contrast of the rest.
+    A 3-D .npy array is taken to be in RAS+ axis order with 1 mm voxels (it carries no
+    affine); 2-D inputs are single slices. The scale divides by the 99.5th percentile of the
+    positive voxels, so bright outliers stay above 1 instead of compressing the contrast.
     """
     path = Path(path)
     suffix = _suffix(path)
@@ -535,6 +539,8 @@ def simulate_dataset(
     threads: int | None = 1,
 ) -> SimulationSummary:
     """Simulate a fastMRI-layout dataset from magnitude images; same arguments, same bytes.
+
+    (Same bytes on the same device kind: CPU and CUDA random streams differ.)
 
     Each (source, orientation) becomes one volume file ``<source>_<orientation>.h5`` holding
     up to ``slices_per_volume`` non-empty slices, written atomically to
