@@ -2,6 +2,7 @@
 
 from kspacekit.methods import zero_filled  # noqa: F401  (registers the method)
 from kspacekit.methods import learned  # noqa: F401  (registers unet, rescnn, gan, varnet)
+from kspacekit.methods import cs, grappa, sense  # noqa: F401  (registers sense, grappa, tv, wavelet)
 from kspacekit.methods.base import (
     ReconMeta,
     ReconstructionMethod,

@@ -1,0 +1,87 @@
+"""Automatic regularisation weights, from the measured samples only (no ground truth).
+
+The rule: the weight is proportional to the noise standard deviation ``sigma`` of the
+k-space samples, estimated robustly from the outermost sampled k-space (where an MR image
+has almost no signal), plus a small fraction of the data scale so that nearly noise-free
+data still get enough regularisation to remove undersampling artefacts:
+
+    lam = noise_factor * sigma + scale_factor * scale,
+
+with ``scale`` the 99th percentile of |A^H y| (robust to a few bright pixels). Maps are
+unit-norm, so sigma is also the noise level of the coil-combined image. The factors per
+regulariser were tuned on simulated multi-coil data only (real magnitude images with smooth
+phase, synthetic coil maps and complex noise at several SNRs, at 4x and 8x; see
+benchmarks/classical_vs_bart.py --tune and BENCHMARKS.md), never on the real k-space that
+the benchmark reports on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from kspacekit.errors import KspaceKitError
+
+OUTER_FRACTION = 0.1
+"""Fraction of the sampled k-space locations, the farthest from the centre, used for sigma."""
+
+FACTORS: dict[str, tuple[float, float]] = {
+    "tv": (1.0, 0.002),
+    "wavelet": (1.0, 0.002),
+    "sense": (1.0, 0.002),
+}
+"""(noise_factor, scale_factor) per regulariser; see the module docstring."""
+
+
+def noise_std(kspace: Tensor, mask: Tensor) -> Tensor:
+    """Noise standard deviation per slice (B,), E|n|^2 = sigma^2 per complex sample.
+
+    Median modulus of the outermost ``OUTER_FRACTION`` of sampled, non-zero samples (all
+    coils) over the Rayleigh median factor sqrt(ln 2).
+    """
+    batch, _, height, width = kspace.shape
+    rows = (torch.arange(height, device=kspace.device) - height // 2) / (height / 2)
+    cols = (torch.arange(width, device=kspace.device) - width // 2) / (width / 2)
+    radius = rows[:, None] ** 2 + cols[None, :] ** 2
+    sampled = (mask != 0).broadcast_to(kspace.shape) & (kspace != 0)
+    radii = torch.where(sampled, radius, torch.nan).flatten(1)
+    cutoff = torch.nanquantile(radii, 1 - OUTER_FRACTION, dim=1, keepdim=True)
+    outer = torch.where(radii >= cutoff, kspace.abs().flatten(1), torch.nan)
+    return torch.nanmedian(outer, dim=1).values.nan_to_num(0.0) / math.sqrt(math.log(2))
+
+
+def data_scale(adjoint_image: Tensor) -> Tensor:
+    """Robust maximum (B,) of the coil-combined image: its 99th percentile modulus."""
+    return torch.quantile(adjoint_image.abs().flatten(1), 0.99, dim=1)
+
+
+def auto_lambda(regularizer: str, kspace: Tensor, mask: Tensor, adjoint_image: Tensor) -> Tensor:
+    """Per-slice weight (B,) for ``regularizer`` in {"tv", "wavelet", "sense"} (rule above)."""
+    noise_factor, scale_factor = FACTORS[regularizer]
+    return noise_factor * noise_std(kspace, mask) + scale_factor * data_scale(adjoint_image)
+
+
+def resolve_lambda(
+    lam: float | None, regularizer: str, kspace: Tensor, mask: Tensor, adjoint_image: Tensor
+) -> Tensor:
+    """The user's ``lam`` as a per-slice tensor, or the automatic one when ``lam`` is None."""
+    if lam is None:
+        return auto_lambda(regularizer, kspace, mask, adjoint_image)
+    return torch.full((kspace.shape[0],), float(lam), device=kspace.device)
+
+
+def check_lambda(lam: float | None) -> float | None:
+    """Reject a non-positive or non-finite user ``lam`` (None means automatic)."""
+    if lam is not None and not (math.isfinite(lam) and lam > 0):
+        raise KspaceKitError(f"lam must be a positive number, got {lam}")
+    return lam
+
+
+def auto_tikhonov(kspace: Tensor, mask: Tensor, adjoint_image: Tensor) -> Tensor:
+    """Tikhonov weight (B,) for CG-SENSE: the Wiener ratio noise_factor * (sigma / scale)^2
+    plus scale_factor (A^H A has unit scale with unit-norm maps, so lam is dimensionless)."""
+    noise_factor, scale_factor = FACTORS["sense"]
+    ratio = noise_std(kspace, mask) / data_scale(adjoint_image).clamp_min(1e-30)
+    return noise_factor * ratio**2 + scale_factor
