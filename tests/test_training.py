@@ -250,6 +250,20 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypat
     assert all(torch.isfinite(v).all() for v in kept["state_dict"].values())
 
 
+def test_single_coil_varnet_trains(tmp_path):
+    from conftest import synthetic_kspace
+    from kspacekit.fft import ifft2c
+
+    kspace = synthetic_kspace(2, 1, 32, 32)[:, 0]
+    target = ifft2c(torch.from_numpy(kspace)).abs().numpy()
+    write_volume(tmp_path / "sc" / "single.h5", kspace, target=target, target_key="reconstruction_esc")
+    config = tiny_config(tmp_path / "sc", tmp_path / "run", model="varnet", val=str(tmp_path / "sc"), epochs=1,
+                         challenge="singlecoil",
+                         model_options={"num_cascades": 2, "chans": 2, "pools": 2, "sens_chans": 2, "sens_pools": 2})
+    [result] = engine.train(config)
+    assert result.step == 2 and 0 < result.metrics["val_ssim"] <= 1
+
+
 def test_training_needs_targets(tmp_path):
     kspace = np.ones((2, 2, 16, 16), np.complex64)
     write_volume(tmp_path / "raw" / "no_target.h5", kspace)

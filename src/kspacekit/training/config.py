@@ -77,8 +77,8 @@ class TrainConfig:
             raise KspaceKitError(f"--folds must be 0 (no cross-validation) or at least 2, got {self.folds}")
         if self.folds and self.val is not None:
             raise KspaceKitError("give either --val or --folds, not both")
-        if self.fold is not None and not 0 <= self.fold < max(self.folds, 1):
-            raise KspaceKitError(f"--fold must be in 0..{self.folds - 1} (with --folds {self.folds})")
+        if self.fold is not None and not 0 <= self.fold < self.folds:
+            raise KspaceKitError(f"--fold must be one of 0..K-1 with --folds K >= 2, got --fold {self.fold} --folds {self.folds}")
         if self.checkpoint_every < 0 or self.num_workers < 0:
             raise KspaceKitError("--checkpoint-every and --num-workers must not be negative")
         self.mask_spec()

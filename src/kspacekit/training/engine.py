@@ -408,11 +408,11 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     out_dir = Path(config.output)
     info = setup(resolve_device(config.device))
     try:
+        check_output_dir(out_dir, resume, overwrite)  # on every rank, so that all stop alike
+        barrier(info)
         if info.is_main:
-            check_output_dir(out_dir, resume, overwrite)
             with atomic_path(out_dir / RUN_CONFIG, overwrite=True) as tmp:
                 tmp.write_text(json.dumps(config.to_dict(), indent=2))
-        barrier(info)
         train_set = open_dataset(config.train, config)
         if not config.folds:
             val_set = open_dataset(config.val, config) if config.val else None
