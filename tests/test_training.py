@@ -325,6 +325,10 @@ def test_gan_discriminator_step_leaves_generator_alone(data, tmp_path):
     assert any(not torch.equal(v, g_before[k]) for k, v in weights(trainer.model).items())
     [result] = engine.train(replace(config, epochs=1, gan_loss="lsgan"))
     assert "disc_loss" in read_csv(tmp_path / "gan" / "steps.csv")[0] and result.step == 6
+    # Inference uses the generator alone.
+    generator = create_method("gan", checkpoint=tmp_path / "gan" / "checkpoints" / "last.pt")
+    out = generator(batch.kspace, batch.mask, ReconMeta((32, 32)))
+    torch.testing.assert_close(out, result.model(batch.kspace, batch.mask, (32, 32)).detach())
 
 
 # ---- checkpoints and methods -----------------------------------------------------------------
