@@ -23,7 +23,7 @@ def demo(
         Optional[list[str]], typer.Option(hidden=True, help="Accelerations, comma-separated or repeated [default: 4,8].")
     ] = None,
     volumes: Annotated[int, typer.Option(hidden=True, help="Simulated volumes: 1-3 (axial, coronal, sagittal stacks).")] = 3,
-    slices: Annotated[int, typer.Option(hidden=True, help="Slices per simulated volume.")] = 2,
+    slices: Annotated[int, typer.Option(hidden=True, help="Slices per simulated volume (evenly spread; the middle one is shown).")] = 3,
     matrix: Annotated[tuple[int, int], typer.Option(hidden=True, help="k-space matrix H W of the simulated data.")] = (192, 160),
     coils: Annotated[int, typer.Option(hidden=True, help="Simulated receive coils.")] = 8,
     snr: Annotated[float, typer.Option(hidden=True, help="Image SNR of the simulated data.")] = 30.0,
@@ -44,6 +44,7 @@ def demo(
     )
 
     passive_openmp()  # before torch is imported
+    import torch
     from rich.console import Console
 
     from kspacekit.benchmark import BenchmarkConfig, default_methods
@@ -62,6 +63,12 @@ def demo(
         accelerations=parse_accelerations(accelerations) or (4.0, 8.0),
     )
     torch_device = resolve_device(device)
+    if torch_device.type == "cpu":
+        # One CPU thread: for images this small it is as fast as two on a shared machine, and
+        # it keeps clear of a torch 2.13 / MKL bug: once torch.set_num_threads(n > 1) has been
+        # called (simulate_dataset restores the thread count that way), complex linalg.solve
+        # (GRAPPA's calibration) fails with "CLASWP" errors and hangs.
+        torch.set_num_threads(1)
     source = builtin_brain_volume()
     orientations = ORIENTATIONS[:volumes]
     description = (
