@@ -31,7 +31,7 @@ def reconstruct(
     Test files (with a stored mask) and course files use their own samples; fully sampled files
     are undersampled retrospectively with --mask/--acceleration/--center-fraction/--seed.
     """
-    from rich.console import Console
+    import sys
 
     from kspacekit.data import inspect_volume
     from kspacekit.errors import KspaceKitError
@@ -39,7 +39,6 @@ def reconstruct(
     from kspacekit.reconstruct import Undersampling, input_files, reconstruct_volume
     from kspacekit.runtime import progress_bar, resolve_device
 
-    console = Console(stderr=True)
     undersampling = Undersampling(mask, acceleration, center_fraction, seed)
     undersampling.spec()  # validate the mask options before any work
     options = {k: v for k, v in {"lam": lam, "checkpoint": checkpoint}.items() if v is not None}
@@ -72,9 +71,9 @@ def reconstruct(
                 if single:
                     raise
                 failures.append(str(err))
-    console.print(f"wrote {written} of {len(files)} volumes to {output}")
+    print(f"wrote {written} of {len(files)} volumes to {output}", file=sys.stderr)
     for failure in failures:
-        console.print(f"[red]failed:[/red] {failure}", highlight=False)
+        print(f"kspacekit: failed: {failure}", file=sys.stderr)
     if failures:
         raise typer.Exit(1)
 
