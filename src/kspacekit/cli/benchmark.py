@@ -86,7 +86,8 @@ def benchmark_into(
     volumes = plan_benchmark(data, config, targets)
     dataset = describe_dataset(volumes, data_label)
     slices = sum(v.info.num_slices * len(v.samplings) for v in volumes)
-    console.print(f"benchmarking {len(config.methods)} methods on {len(volumes)} volumes ({dataset['slices']} slices) on {device}")
+    counts = f"{len(volumes)} volume{'s' * (len(volumes) != 1)}, {dataset['slices']} slice{'s' * (dataset['slices'] != 1)}"
+    console.print(f"benchmarking {len(config.methods)} methods on {counts}, on {device}")
     with progress_bar() as progress:
         tasks = {method: progress.add_task(method, total=slices) for method in config.methods}
         result = run_benchmark(
