@@ -32,8 +32,8 @@ def demo(
     """Simulate a small multi-coil brain dataset, benchmark the methods at 4x and 8x, write a report.
 
     The data are SIMULATED from the ICBM152 T1 template that ships with the nilearn package
-    (coil sensitivities, phase and noise are synthetic); the report says so on every page.
-    Runs on CPU in a few minutes. For your own data use `kspacekit benchmark`.
+    (coil sensitivities, phase and noise are synthetic); the report says so at its top and
+    bottom. Takes one to two minutes on two CPU cores. For your own data use `kspacekit benchmark`.
     """
     from kspacekit.cli.benchmark import (
         benchmark_into,
