@@ -504,9 +504,14 @@ def _plan_units(
 
 @contextlib.contextmanager
 def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch threads, then restore the count; touch nothing for None
+    (with torch 2.13, any set_num_threads(n > 1) call makes a later batched complex
+    linalg.solve fail in MKL's CLASWP and hang, so the count is set only when asked)."""
+    if threads is None:
+        yield
+        return
     previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:

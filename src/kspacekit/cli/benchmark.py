@@ -16,19 +16,6 @@ if TYPE_CHECKING:
     from kspacekit.benchmark import BenchmarkConfig, BenchmarkResult
 
 
-def passive_openmp() -> None:
-    """Let idle OpenMP threads sleep instead of spinning, before torch is first imported.
-
-    On a machine whose cores are shared with other processes, spinning threads of torch's
-    default OpenMP policy made small-image reconstructions 4-10x slower (TV on 192x160x8 coils:
-    45 s -> 8 s per slice with two threads); on an idle machine the policy costs little.
-    A value the user set is kept.
-    """
-    import os
-
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def split_list(values: list[str] | None) -> list[str]:
     """Option values given comma-separated and/or repeated: ``["sense,tv", "grappa"]`` -> three names."""
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
@@ -132,7 +119,6 @@ def benchmark(
     draws), seconds per slice and a data-consistency residual per method; images of one slice;
     metrics against acceleration. Also results.json, results.csv and every reconstruction.
     """
-    passive_openmp()  # before torch is imported
     from rich.console import Console
 
     from kspacekit.benchmark import BenchmarkConfig, default_methods

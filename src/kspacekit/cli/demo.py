@@ -39,11 +39,9 @@ def demo(
         benchmark_into,
         is_benchmark_output,
         parse_accelerations,
-        passive_openmp,
         split_list,
     )
 
-    passive_openmp()  # before torch is imported
     import torch
     from rich.console import Console
 
@@ -66,8 +64,7 @@ def demo(
     if torch_device.type == "cpu":
         # One CPU thread: for images this small it is as fast as two on a shared machine, and
         # it keeps clear of a torch 2.13 / MKL bug: once torch.set_num_threads(n > 1) has been
-        # called (simulate_dataset restores the thread count that way), complex linalg.solve
-        # (GRAPPA's calibration) fails with "CLASWP" errors and hangs.
+        # called, complex linalg.solve (GRAPPA's calibration) fails with "CLASWP" errors and hangs.
         torch.set_num_threads(1)
     source = builtin_brain_volume()
     orientations = ORIENTATIONS[:volumes]
