@@ -51,3 +51,26 @@ def test_single_coil_path(problem, name):
 def test_non_positive_lambda_is_refused(name, lam):
     with pytest.raises(KspaceKitError):
         create_method(name, lam=lam)
+
+
+def test_grappa_survives_a_thread_count_change():
+    """torch 2.13's MKL LU solve hangs on complex batches after set_num_threads(2); GRAPPA's
+    calibration must not (run in a subprocess so a hang is a timeout, not a stuck suite)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import torch; torch.set_num_threads(2)\n"
+        "from conftest import synthetic_kspace\n"
+        "from kspacekit.masks import make_mask\n"
+        "from kspacekit.methods import ReconMeta, create_method\n"
+        "full = torch.from_numpy(synthetic_kspace(1, 8, 64, 48))\n"
+        "mask, nl = make_mask('random', full.shape, 4, 0.08, seed=1)\n"
+        "image = create_method('grappa')(full * mask, mask, ReconMeta((64, 48), nl, 4.0))\n"
+        "print(bool(torch.isfinite(image).all()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).parent)
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+    assert "CLASWP" not in result.stderr
