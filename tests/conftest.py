@@ -44,6 +44,17 @@ def run_cli(*args: str, check_rc: int | None = None) -> subprocess.CompletedProc
     return result
 
 
+def run_main(args: list, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Run ``kspacekit ARGS`` in this process through the real entry point: (exit code, out, err)."""
+    from kspacekit.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["kspacekit", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
 @pytest.fixture
 def train_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "train"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import h5py
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from fastmri.data.mri_data import SliceDataset
 
-from kspacekit.cli import main
+from conftest import run_main
 from kspacekit.rawio import convert_to_fastmri, read_raw
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data" / "kspace"
@@ -29,19 +28,11 @@ def numpy_rss(kspace: np.ndarray) -> np.ndarray:
     return np.sqrt((np.abs(images) ** 2).sum(1))
 
 
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["kspacekit", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
-
 def test_fully_sampled_multicoil_reads_in_fastmri(tmp_path: Path, monkeypatch, capsys) -> None:
     kspace = random_complex((3, 4, 24, 20))
     np.save(tmp_path / "k.npy", kspace)
     out_dir = tmp_path / "out"
-    code, out, _ = run_cli(["convert", tmp_path / "k.npy", out_dir / "vol.h5"], monkeypatch, capsys)
+    code, out, _ = run_main(["convert", tmp_path / "k.npy", out_dir / "vol.h5"], monkeypatch, capsys)
     assert code == 0 and "fully sampled" in out
 
     dataset = SliceDataset(out_dir, challenge="multicoil")
@@ -99,7 +90,7 @@ def test_bad_input_exits_2_without_output(tmp_path: Path, monkeypatch, capsys) -
     (tmp_path / "k.hdr").write_text("# Dimensions\n4 4 1 2\n")
     random_complex((4, 3, 1, 2)).ravel(order="F").tofile(tmp_path / "k.cfl")
     out = tmp_path / "out"
-    code, _, err = run_cli(["convert", tmp_path / "k.cfl", out / "vol.h5"], monkeypatch, capsys)
+    code, _, err = run_main(["convert", tmp_path / "k.cfl", out / "vol.h5"], monkeypatch, capsys)
     assert code == 2
     assert err.count("\n") == 1 and "k.cfl" in err and "does not match" in err
     assert not out.exists() or not any(out.iterdir())
@@ -108,10 +99,10 @@ def test_bad_input_exits_2_without_output(tmp_path: Path, monkeypatch, capsys) -
 def test_existing_output_needs_overwrite(tmp_path: Path, monkeypatch, capsys) -> None:
     np.save(tmp_path / "k.npy", random_complex((2, 8, 8)))
     (tmp_path / "vol.h5").write_bytes(b"keep me")
-    code, _, err = run_cli(["convert", tmp_path / "k.npy", tmp_path / "vol.h5"], monkeypatch, capsys)
+    code, _, err = run_main(["convert", tmp_path / "k.npy", tmp_path / "vol.h5"], monkeypatch, capsys)
     assert code == 2 and "--overwrite" in err
     assert (tmp_path / "vol.h5").read_bytes() == b"keep me"
-    code, _, _ = run_cli(["convert", tmp_path / "k.npy", tmp_path / "vol.h5", "--overwrite"], monkeypatch, capsys)
+    code, _, _ = run_main(["convert", tmp_path / "k.npy", tmp_path / "vol.h5", "--overwrite"], monkeypatch, capsys)
     assert code == 0 and h5py.is_hdf5(tmp_path / "vol.h5")
 
 

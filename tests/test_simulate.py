@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import h5py
@@ -11,7 +10,7 @@ import pytest
 import torch
 from fastmri.data.mri_data import SliceDataset
 
-from kspacekit.cli import main
+from conftest import run_main
 from kspacekit.errors import KspaceKitError
 from kspacekit.fft import fft2c
 from kspacekit.simulate import (
@@ -197,17 +196,9 @@ def test_bad_sources_name_the_file(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["kspacekit", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
-
 def test_cli_phantom_file(tmp_path: Path, monkeypatch, capsys) -> None:
     args = ["simulate", "--phantom", "shepp-logan", "--shape", "64", "64", "--coils", "4", "--slices", "2"]
-    code, _, _ = run_cli([*args, "-o", tmp_path / "sl" / "phantom.h5"], monkeypatch, capsys)
+    code, _, _ = run_main([*args, "-o", tmp_path / "sl" / "phantom.h5"], monkeypatch, capsys)
     assert code == 0
     kspace, _, target, attrs, _, _ = SliceDataset(tmp_path / "sl", challenge="multicoil")[1]
     assert kspace.shape == (4, 64, 64) and attrs["acquisition"] == "PHANTOM_SHEPP_LOGAN"
@@ -220,9 +211,9 @@ def test_cli_phantom_file(tmp_path: Path, monkeypatch, capsys) -> None:
 def test_cli_bad_input_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:
     source = head_volume(tmp_path / "head.npy")
     out = tmp_path / "out"
-    code, _, err = run_cli(["simulate", "--source", source, "--snr", "-1", "-o", out], monkeypatch, capsys)
+    code, _, err = run_main(["simulate", "--source", source, "--snr", "-1", "-o", out], monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1 and "SNR" in err
-    code, _, err = run_cli(["simulate", "--source", tmp_path / "missing.nii.gz", "-o", out], monkeypatch, capsys)
+    code, _, err = run_main(["simulate", "--source", tmp_path / "missing.nii.gz", "-o", out], monkeypatch, capsys)
     assert code == 2 and "missing.nii.gz" in err
     assert not (tmp_path / "out").exists()
 

@@ -57,7 +57,7 @@ from kspacekit.masks import file_seed
 from kspacekit.methods import ReconMeta, ReconstructionMethod, available_methods, create_method
 from kspacekit.metrics import evaluation_crop, ssim, volume_metrics
 from kspacekit.operators import apply_mask, sense_expand
-from kspacekit.reconstruct import Undersampling
+from kspacekit.reconstruct import Undersampling, input_files
 
 BASELINE = "zero-filled"
 DEFAULT_METHODS = ("zero-filled", "sense", "grappa", "tv", "wavelet", "unet", "varnet")
@@ -275,18 +275,6 @@ def _mean_std(values: dict[str, list[float | None]]) -> tuple[dict[str, float | 
 # Planning: inspect every file and its target before any reconstruction.
 
 
-def input_volumes(data: Path) -> list[Path]:
-    """The ``.h5`` files of a folder (sorted), or the file itself."""
-    if not data.exists():
-        raise KspaceKitError("no such file or directory", data)
-    if data.is_dir():
-        files = sorted(p for p in data.glob("*.h5") if p.is_file())
-        if not files:
-            raise KspaceKitError("no .h5 files in folder", data)
-        return files
-    return [data]
-
-
 def _target_location(info: VolumeInfo, targets_dir: Path | None) -> tuple[Path, str]:
     """Where the target of a volume is: ``targets_dir/<name>`` when given, else the file itself."""
     if targets_dir is None:
@@ -337,7 +325,7 @@ def plan_benchmark(data: Path, config: BenchmarkConfig, targets_dir: Path | None
     if targets_dir is not None and not targets_dir.is_dir():
         raise KspaceKitError("targets folder not found", targets_dir)
     volumes = []
-    for path in input_volumes(data):
+    for path in input_files(data):
         info = inspect_volume(path)
         target_path, target_key = _target_location(info, targets_dir)
         samplings = _samplings(info, config)
