@@ -131,11 +131,13 @@ def primal_dual(
     tau = _batch_view(1.0 / lipschitz, x0)
     sigma = _batch_view(lipschitz / (2 * linear_norm_sq), dual0)
     x, dual = x0, dual0
-    for _ in range(iterations):
+    for iteration in range(iterations):
         x_next = x - tau * (gradient(x) + adjoint(dual))
         dual = dual_prox(dual + sigma * linear(2 * x_next - x))
         change = _norm(x_next - x) / _norm(x_next).clamp_min(1e-30)
         x = x_next
-        if bool((change < tol).all()):
+        # Not on the first step: from x0 = A^H y with a zero dual, single-coil data has a zero
+        # gradient, so x does not move until the dual has; stopping there would return x0.
+        if iteration > 0 and bool((change < tol).all()):
             break
     return x
