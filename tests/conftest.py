@@ -55,6 +55,16 @@ def run_main(args: list, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     return exit_info.value.code, captured.out, captured.err
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module, as ``kspacekit evaluate`` runs (small tensors: one
+    thread is fastest and avoids OpenMP contention on a shared 2-core machine); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def train_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "train"

@@ -31,13 +31,7 @@ VOLUMES = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """As ``kspacekit evaluate`` runs: one thread (fast on a shared machine); restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def volume(seed: int, shape: tuple[int, int, int] = SHAPE) -> np.ndarray:

@@ -18,13 +18,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RTOL = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """As ``kspacekit evaluate`` runs: one thread (fast on a shared machine); restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def smooth_volume(shape: tuple[int, int, int], seed: int, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
