@@ -172,12 +172,21 @@ def _align_phase(maps: Tensor, calib: Tensor) -> Tensor:
     return maps * phase.conj()
 
 
-def estimate_maps(kspace: Tensor, mask: Tensor, method: str = "lowres") -> Tensor:
-    """Coil maps (B, C, H, W) for masked k-space; ones for single-coil data."""
+ESPIRIT_MIN_COILS = 4
+"""``auto`` maps use ESPIRiT from this many coils on, low-resolution maps below."""
+
+
+def estimate_maps(kspace: Tensor, mask: Tensor, method: str = "auto") -> Tensor:
+    """Coil maps (B, C, H, W) for masked k-space; ones for single-coil data.
+
+    ``method``: "auto" (ESPIRiT with >= ESPIRIT_MIN_COILS coils, else lowres), "espirit" or "lowres".
+    """
     if kspace.shape[1] == 1:
         return torch.ones_like(kspace)
+    if method == "auto":
+        method = "espirit" if kspace.shape[1] >= ESPIRIT_MIN_COILS else "lowres"
     if method == "lowres":
         return lowres_maps(kspace, mask)
     if method == "espirit":
         return espirit_maps(kspace, mask)
-    raise KspaceKitError(f"unknown coil-map method {method!r}; choose 'lowres' or 'espirit'")
+    raise KspaceKitError(f"unknown coil-map method {method!r}; choose 'auto', 'espirit' or 'lowres'")

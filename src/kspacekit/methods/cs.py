@@ -43,7 +43,7 @@ class _SparseSense(ReconstructionMethod):
         lam: float | None = None,
         iterations: int = 100,
         tol: float = 1e-4,
-        maps: str = "lowres",
+        maps: str = "auto",
         data_consistent: bool = True,
     ) -> None:
         self.lam = check_lambda(lam)
