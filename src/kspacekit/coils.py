@@ -9,8 +9,8 @@ Two estimators, both batched over slices and vectorised over pixels:
   kernel cannot.
 * :func:`lowres_maps` -- coil images of the Hann-windowed calibration region divided by their
   root-sum-of-squares (the "sensitivity estimate" of fastMRI's VarNet and of Walsh-type
-  adaptive combination in the limit of a one-pixel window). Unit norm at every pixel, so the
-  SENSE image keeps the RSS scale everywhere, including the background.
+  adaptive combination in the limit of a one-pixel window). Unit norm wherever there is
+  signal, so the SENSE image keeps the RSS scale everywhere, including the noisy background.
 
 :func:`estimate_maps` is what the methods call. It uses ``lowres`` by default: measured with
 CG-SENSE, TV and wavelet reconstructions (benchmarks/classical_vs_bart.py, BENCHMARKS.md) it
@@ -89,7 +89,8 @@ def _hann(length: int, device: torch.device) -> Tensor:
 def lowres_maps(kspace: Tensor, mask: Tensor, max_calibration: int = 48) -> Tensor:
     """Maps = low-resolution coil images / their RSS, from the Hann-windowed calibration region.
 
-    Returns (B, C, H, W) complex with unit coil-norm at every pixel.
+    Returns (B, C, H, W) complex with unit coil-norm at every pixel with signal (pixels where
+    the low-resolution RSS is below 1e-6 of its maximum get smaller maps instead of noise).
     """
     rows, cols = _checked_region(mask, kspace.shape[-2:], max_calibration)
     window = torch.zeros(kspace.shape[-2:], device=kspace.device)

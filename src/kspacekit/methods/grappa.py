@@ -45,6 +45,7 @@ def calibrate_kernel(calib: Tensor, kernel_size: tuple[int, int], regularization
     gram = sources.conj().transpose(-1, -2) @ sources
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     damping = regularization * gram.diagonal(dim1=-2, dim2=-1).real.mean(-1)
+    damping = damping.clamp_min(torch.finfo(damping.dtype).tiny)  # all-zero data stays solvable
     # The damped Gram matrix is Hermitian positive definite: a Cholesky solve is the right tool,
     # and it avoids torch 2.13's MKL LU path (linalg.solve), which hangs with CLASWP errors on
     # complex batches once torch.set_num_threads(n > 1) has been called (BENCHMARKS.md).
