@@ -291,15 +291,18 @@ def _read_ismrmrd(path: Path) -> Readouts:
 
     if not h5py.is_hdf5(path):
         raise KspaceKitError("not an HDF5 file", path)
-    with h5py.File(path, "r") as f:
-        if "dataset" not in f or "data" not in f["dataset"]:
-            raise KspaceKitError("not an ISMRMRD file (no dataset/data inside)", path)
-    with ismrmrd.Dataset(str(path), "dataset", create_if_needed=False, mode="r") as dataset:
-        try:
-            info = parse_ismrmrd_header(dataset.read_xml_header())
-        except (LookupError, KspaceKitError):
-            info = None
-        acquisitions = [dataset.read_acquisition(i) for i in range(dataset.number_of_acquisitions())]
+    try:
+        with h5py.File(path, "r") as f:
+            if "dataset" not in f or "data" not in f["dataset"]:
+                raise KspaceKitError("not an ISMRMRD file (no dataset/data inside)", path)
+        with ismrmrd.Dataset(str(path), "dataset", create_if_needed=False, mode="r") as dataset:
+            try:
+                info = parse_ismrmrd_header(dataset.read_xml_header())
+            except (LookupError, KspaceKitError):
+                info = None
+            acquisitions = [dataset.read_acquisition(i) for i in range(dataset.number_of_acquisitions())]
+    except OSError as err:
+        raise KspaceKitError(f"cannot read HDF5 file, truncated or corrupt ({err})", path) from None
     acquisitions = [a for a in acquisitions if not any(a.is_flag_set(flag) for flag in ISMRMRD_SKIPPED_FLAGS)]
     if not acquisitions:
         raise KspaceKitError("ISMRMRD file holds no image acquisitions", path)
@@ -461,6 +464,8 @@ def convert_to_fastmri(
     )
     if not np.isfinite(kspace).all():
         raise KspaceKitError("k-space contains NaN or Inf values", source)
+    if not kspace.any():
+        raise KspaceKitError("k-space is all zero (no signal to convert)", source)
     sampling = detect_sampling(kspace)
     single_coil = kspace.shape[1] == 1
     stored = kspace[:, 0] if single_coil else kspace

@@ -265,7 +265,7 @@ def probe_source(path: Path) -> tuple[int, ...]:
     """Check a source cheaply (header only) and return its image shape, RAS+ axis order for NIfTI."""
     suffix = _suffix(path)
     if not path.is_file():
-        raise KspaceKitError("no such file", path)
+        raise KspaceKitError("is a directory, expected an image file" if path.is_dir() else "no such file", path)
     try:
         if suffix in (".nii", ".nii.gz"):
             import nibabel

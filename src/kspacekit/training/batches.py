@@ -10,10 +10,13 @@ the scanner's scale; all models are scale-equivariant, so this changes nothing a
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from kspacekit.data import SliceSample
 from kspacekit.errors import KspaceKitError
@@ -69,7 +72,17 @@ class MaskAndCollate:
         mask[..., right:] = 0
         return sample.kspace * mask, mask, num_low
 
-    def __call__(self, samples: list[SliceSample]) -> Batch:
+    def __call__(self, samples: list[SliceSample | KspaceKitError]) -> Batch | KspaceKitError:
+        """The batch, or the first error met reading or checking its slices (see :class:`ErrorsAsValues`)."""
+        try:
+            return self.collate(samples)
+        except KspaceKitError as err:
+            return err
+
+    def collate(self, samples: list[SliceSample | KspaceKitError]) -> Batch:
+        for sample in samples:
+            if isinstance(sample, KspaceKitError):
+                raise sample
         first = samples[0]
         for sample in samples:
             if sample.target is None:
@@ -95,3 +108,32 @@ class MaskAndCollate:
             fnames=[sample.fname for sample in samples],
             slice_nums=[sample.slice_num for sample in samples],
         )
+
+
+class ErrorsAsValues(Dataset):
+    """``dataset[i]``, or the :class:`KspaceKitError` that reading it raised, returned as a value.
+
+    A DataLoader worker that raises sends the main process its whole traceback as the error's
+    message; returned as values (through :class:`MaskAndCollate`), errors reach the user as the
+    one line they are. :func:`raise_errors` raises them in the main process.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except KspaceKitError as err:
+            return err
+
+
+def raise_errors(loader: Iterable[Batch | KspaceKitError]) -> Iterator[Batch]:
+    """The batches of a loader over :class:`ErrorsAsValues`, raising the first error returned."""
+    for batch in loader:
+        if isinstance(batch, KspaceKitError):
+            raise batch
+        yield batch

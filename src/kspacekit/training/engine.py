@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -37,7 +38,7 @@ from kspacekit.models import build_discriminator, build_model, model_config
 from kspacekit.models.gan import discriminator_loss, generator_adversarial_loss
 from kspacekit.outputs import atomic_path
 from kspacekit.runtime import resolve_device
-from kspacekit.training.batches import Batch, MaskAndCollate
+from kspacekit.training.batches import Batch, ErrorsAsValues, MaskAndCollate, raise_errors
 from kspacekit.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from kspacekit.training.config import TrainConfig
 from kspacekit.training.distributed import (
@@ -286,12 +287,12 @@ class Trainer:
         model = unwrap(self.model)
         model.eval()
         collate = MaskAndCollate(self.config.mask_spec(), self.config.seed, train=False)
-        loader = DataLoader(self.val_set, batch_size=self.config.batch_size, collate_fn=collate,
+        loader = DataLoader(ErrorsAsValues(self.val_set), batch_size=self.config.batch_size, collate_fn=collate,
                             num_workers=self.config.num_workers)
         slices: dict[str, dict[int, tuple[Tensor, Tensor]]] = defaultdict(dict)
         losses = []
         task = bar.add_task("validation", total=len(loader), loss="-")
-        for batch in loader:
+        for batch in raise_errors(loader):
             batch = batch.to(self.device)
             pred = self.predict(model, batch)
             losses.append(reconstruction_loss(self.config.loss, pred, batch.target).item())
@@ -318,7 +319,7 @@ class Trainer:
         logger = RunLogger(self.out_dir, self.progress.step if resume else None, config.tensorboard) if info.is_main else None
         sampler = ResumableSampler(len(self.train_set), info, config.seed)
         collate = MaskAndCollate(config.mask_spec(), config.seed, train=True)
-        loader = DataLoader(self.train_set, batch_size=config.batch_size, sampler=sampler, collate_fn=collate,
+        loader = DataLoader(ErrorsAsValues(self.train_set), batch_size=config.batch_size, sampler=sampler, collate_fn=collate,
                             num_workers=config.num_workers)
         step_fn = self.gan_step if self.is_gan else self.supervised_step
         console = Console(stderr=True)
@@ -337,7 +338,7 @@ class Trainer:
                     self.model.train()
                     task = bar.add_task(f"epoch {p.epoch + 1}/{config.epochs}", total=p.batches_done + len(loader),
                                         completed=p.batches_done, loss="-")
-                    for batch in loader:
+                    for batch in raise_errors(loader):
                         loss, disc_loss = step_fn(batch.to(self.device))
                         p.step += 1
                         p.batches_done += 1
@@ -409,19 +410,37 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     info = setup(resolve_device(config.device))
     try:
         check_output_dir(out_dir, resume, overwrite)  # on every rank, so that all stop alike
-        barrier(info)
-        if info.is_main:
-            with atomic_path(out_dir / RUN_CONFIG, overwrite=True) as tmp:
-                tmp.write_text(json.dumps(config.to_dict(), indent=2))
+        # every input file is validated before anything is written
         train_set = open_dataset(config.train, config)
-        if not config.folds:
-            val_set = open_dataset(config.val, config) if config.val else None
-            run_dir = out_dir
-            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            return [Trainer(config, run_dir, train_set, val_set, info).fit(resume)]
-        return cross_validate(config, train_set, info, resume)
+        val_set = open_dataset(config.val, config) if config.val and not config.folds else None
+        barrier(info)
+        new_run = not resume and not (out_dir.exists() and any(out_dir.iterdir()))
+        try:
+            if info.is_main:
+                with atomic_path(out_dir / RUN_CONFIG, overwrite=True) as tmp:
+                    tmp.write_text(json.dumps(config.to_dict(), indent=2))
+            if not config.folds:
+                (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+                return [Trainer(config, out_dir, train_set, val_set, info).fit(resume)]
+            return cross_validate(config, train_set, info, resume)
+        except KspaceKitError:
+            if new_run and info.is_main:
+                remove_run_without_checkpoint(out_dir)
+            raise
     finally:
         teardown(info)
+
+
+def remove_run_without_checkpoint(out_dir: Path) -> None:
+    """Empty the folder of a new run that failed before its first checkpoint (e.g. a slice with
+    NaN k-space in the first epoch): logs of a run that cannot be resumed are partial output."""
+    if any(out_dir.rglob("*.pt")):
+        return
+    for child in out_dir.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def cross_validate(config: TrainConfig, dataset: SliceDataset, info: DistInfo, resume: bool) -> list[TrainResult]:

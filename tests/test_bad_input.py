@@ -1,0 +1,290 @@
+"""Bad input for every command: one line naming the file and the problem, exit 2, no output left.
+
+The matrix of issue #7: each kind of broken input file (missing, a folder where a file belongs,
+not HDF5, truncated, no k-space, wrong rank, real-valued, NaN/Inf, all-zero, mask of the wrong
+length) and each bad option (acceleration < 1, centre fraction outside (0, 1), unknown method or
+model, an output that cannot be created) is fed to every command that takes it. Commands run in
+this process through the real entry point (fast); a few run in a subprocess to prove the user
+sees no traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_cli, run_main, synthetic_kspace, write_train_file
+from kspacekit.data import write_submission, write_volume
+
+# ---- input files ----------------------------------------------------------------------------
+
+SLICES, COILS, HEIGHT, WIDTH = 2, 2, 32, 24
+
+
+def _write_h5(path: Path, **datasets: np.ndarray) -> Path:
+    with h5py.File(path, "w") as f:
+        for key, value in datasets.items():
+            f[key] = value
+    return path
+
+
+def _kspace_with(value: complex) -> np.ndarray:
+    kspace = synthetic_kspace(SLICES, COILS, HEIGHT, WIDTH)
+    kspace[1, 0, 3, 3] = value
+    return kspace
+
+
+def _truncated(path: Path, good: Path, keep: int) -> Path:
+    path.write_bytes(good.read_bytes()[:keep])
+    return path
+
+
+def make_kspace_cases(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Broken fastMRI k-space files: case name -> (path, regex the error message must match)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = write_train_file(folder / "good_source.h5", slices=SLICES, coils=COILS, height=HEIGHT, width=WIDTH)
+    kspace = synthetic_kspace(SLICES, COILS, HEIGHT, WIDTH)
+    target = np.abs(kspace).sum(1).astype(np.float32)  # any (slices, h, w) image will do
+    (folder / "folder.h5").mkdir()
+    (folder / "text.h5").write_text("this is not HDF5\n")
+    cases = {
+        "missing": (folder / "missing.h5", "not found|no such file"),
+        "directory": (folder / "folder.h5", "directory|not a file|no .h5 files"),
+        "not_hdf5": (folder / "text.h5", "not an HDF5 file"),
+        "truncated_header": (_truncated(folder / "cut_head.h5", good, 1000), "truncated or corrupt"),
+        "truncated_data": (_truncated(folder / "cut_data.h5", good, good.stat().st_size // 2), "truncated or corrupt"),
+        "no_kspace": (_write_h5(folder / "nokspace.h5", reconstruction_rss=target), "no k-space dataset"),
+        "wrong_rank": (_write_h5(folder / "rank2.h5", kspace=kspace[0, 0], reconstruction_rss=target),
+                       r"must be \(slices, coils, H, W\) or \(slices, H, W\), got \(32, 24\)"),
+        "real_valued": (_write_h5(folder / "real.h5", kspace=kspace.real, reconstruction_rss=target),
+                        "must be complex, got dtype float32"),
+        "nan": (write_volume(folder / "nan.h5", _kspace_with(np.nan), target=target), "slice 1 .*NaN or Inf"),
+        "inf": (write_volume(folder / "inf.h5", _kspace_with(np.inf), target=target), "slice 1 .*NaN or Inf"),
+        "mask_length": (_write_h5(folder / "mask.h5", kspace=kspace, reconstruction_rss=target, mask=np.ones(WIDTH + 3)),
+                        f"'mask' must be 1-D with W={WIDTH} columns"),
+    }
+    good.unlink()
+    return cases
+
+
+@pytest.fixture(scope="module")
+def kspace_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    return make_kspace_cases(tmp_path_factory.mktemp("bad_kspace"))
+
+
+@pytest.fixture(scope="module")
+def good_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_train_file(tmp_path_factory.mktemp("good") / "good.h5", slices=SLICES, coils=COILS,
+                            height=HEIGHT, width=WIDTH)
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    """Exit 2; the error is stderr's last line, the only one that says error, and it matches every
+    needle (regexes); no traceback. (Lines before it may report progress, e.g. "benchmarking ...".)"""
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2, err
+    assert lines and lines[-1].startswith("kspacekit: error: "), err
+    assert sum("error" in line.lower() for line in lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert re.search(needle, lines[-1]), (needle, lines[-1])
+
+
+def assert_nothing_written(out: Path) -> None:
+    """The output does not exist, or is an empty folder (created but never filled)."""
+    assert not out.exists() or (out.is_dir() and not any(out.rglob("*"))), sorted(out.rglob("*"))
+
+
+# ---- commands that read k-space -------------------------------------------------------------
+
+TINY_UNET = ["--model-option", "chans=2", "--model-option", "num_pool_layers=1"]
+
+
+def reconstruct_args(data: Path, out: Path) -> list:
+    return ["reconstruct", "-i", data, "-o", out]
+
+
+def benchmark_args(data: Path, out: Path) -> list:
+    return ["benchmark", "--data", data, "-o", out, "--methods", "zero-filled", "--accelerations", "4",
+            "--device", "cpu"]
+
+
+def train_args(data: Path, out: Path) -> list:
+    """``train`` takes folders: a missing path as it is, any other file alone in a folder."""
+    if data.exists() and data.is_file():
+        folder = out.parent / f"train_{data.stem}"
+        folder.mkdir(exist_ok=True)
+        link = folder / data.name
+        if not link.exists():
+            link.symlink_to(data)
+        data = folder
+    return ["train", "--model", "unet", *TINY_UNET, "--train", data, "-o", out, "--epochs", "1",
+            "--device", "cpu", "--no-tensorboard", "--no-progress"]
+
+
+KSPACE_COMMANDS: dict[str, Callable[[Path, Path], list]] = {
+    "reconstruct": reconstruct_args,
+    "benchmark": benchmark_args,
+    "train": train_args,
+}
+
+KSPACE_CASE_NAMES = ["missing", "directory", "not_hdf5", "truncated_header", "truncated_data", "no_kspace",
+                     "wrong_rank", "real_valued", "nan", "inf", "mask_length"]
+
+
+@pytest.mark.parametrize("case", KSPACE_CASE_NAMES)
+@pytest.mark.parametrize("command", sorted(KSPACE_COMMANDS))
+def test_broken_kspace_file(command, case, kspace_cases, tmp_path, monkeypatch, capsys):
+    path, problem = kspace_cases[case]
+    out = tmp_path / "out"
+    code, _, err = run_main(KSPACE_COMMANDS[command](path, out), monkeypatch, capsys)
+    assert_one_line_error(code, err, problem, path.name)
+    assert_nothing_written(out)
+
+
+def test_error_in_a_dataloader_worker_is_one_line(kspace_cases, tmp_path, monkeypatch, capsys):
+    """torch re-raises a worker's exception with the worker's traceback as its message; training
+    hands the error over as a value instead, so the user still sees one line."""
+    path, problem = kspace_cases["nan"]
+    out = tmp_path / "out"
+    code, _, err = run_main([*train_args(path, out), "--num-workers", "1"], monkeypatch, capsys)
+    assert_one_line_error(code, err, problem, path.name)
+    assert_nothing_written(out)
+
+
+# ---- convert: raw k-space in, fastMRI file out ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw_cases(tmp_path_factory: pytest.TempPathFactory, kspace_cases) -> dict[str, tuple[Path, str]]:
+    """Broken raw k-space for ``convert`` (.npy arrays and HDF5 that should be ISMRMRD)."""
+    folder = tmp_path_factory.mktemp("bad_raw")
+    kspace = synthetic_kspace(SLICES, COILS, HEIGHT, WIDTH)  # (slices, coils, H, W)
+    good = folder / "good.npy"
+    np.save(good, kspace)
+    (folder / "folder.npy").mkdir()
+    np.save(folder / "rank1.npy", kspace.ravel())
+    np.save(folder / "real.npy", kspace.real)
+    np.save(folder / "zeros.npy", np.zeros_like(kspace))
+    nan = kspace.copy()
+    nan[0, 0, 1, 1] = np.nan
+    np.save(folder / "nan.npy", nan)
+    return {
+        "missing": (folder / "missing.npy", "no such file"),
+        "directory": (folder / "folder.npy", "not a readable .npy file|directory"),
+        "not_hdf5": kspace_cases["not_hdf5"],
+        "truncated_hdf5": kspace_cases["truncated_header"],
+        "truncated_npy": (_truncated(folder / "cut.npy", good, good.stat().st_size // 2), "not a readable .npy file"),
+        "no_kspace": (kspace_cases["no_kspace"][0], "not an ISMRMRD file"),
+        "wrong_rank": (folder / "rank1.npy", "rank|dimension|axes|shape"),
+        "real_valued": (folder / "real.npy", "must be complex"),
+        "nan": (folder / "nan.npy", "NaN or Inf"),
+        "all_zero": (folder / "zeros.npy", "all zero"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "not_hdf5", "truncated_hdf5", "truncated_npy", "no_kspace",
+                                  "wrong_rank", "real_valued", "nan", "all_zero"])
+def test_convert_broken_input(case, raw_cases, tmp_path, monkeypatch, capsys):
+    path, problem = raw_cases[case]
+    out = tmp_path / "out" / "vol.h5"
+    code, _, err = run_main(["convert", path, out], monkeypatch, capsys)
+    assert_one_line_error(code, err, problem, path.name)
+    assert_nothing_written(out.parent)
+
+
+# ---- simulate: magnitude images in, a dataset out -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def source_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    folder = tmp_path_factory.mktemp("bad_sources")
+    image = np.abs(synthetic_kspace(1, 1, 48, 40)[0, 0]).astype(np.float32)
+    good = folder / "good.npy"
+    np.save(good, image)
+    (folder / "folder.npy").mkdir()
+    (folder / "text.npy").write_text("not an array\n")
+    np.save(folder / "rank1.npy", image.ravel())
+    np.save(folder / "zeros.npy", np.zeros_like(image))
+    nan = image.copy()
+    nan[3, 3] = np.nan
+    np.save(folder / "nan.npy", nan)
+    return {
+        "missing": (folder / "missing.npy", "no such file"),
+        "directory": (folder / "folder.npy", "is a directory"),
+        "not_an_image": (folder / "text.npy", "cannot read image"),
+        "truncated": (_truncated(folder / "cut.npy", good, good.stat().st_size // 2), "cannot read image"),
+        "wrong_rank": (folder / "rank1.npy", "must be 2-D or 3-D"),
+        "nan": (folder / "nan.npy", "NaN or Inf"),
+        "all_zero": (folder / "zeros.npy", "all zero"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "not_an_image", "truncated", "wrong_rank", "nan", "all_zero"])
+def test_simulate_broken_source(case, source_cases, tmp_path, monkeypatch, capsys):
+    path, problem = source_cases[case]
+    out = tmp_path / "out"
+    code, _, err = run_main(["simulate", "--source", path, "-o", out, "--coils", "2", "--shape", "32", "32"],
+                            monkeypatch, capsys)
+    assert_one_line_error(code, err, problem, path.name)
+    assert_nothing_written(out)
+
+
+# ---- export and evaluate: image volumes in --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def image_cases(tmp_path_factory: pytest.TempPathFactory, kspace_cases) -> dict[str, tuple[Path, str]]:
+    """Broken reconstruction / target files (dataset ``reconstruction_rss``, as targets have)."""
+    folder = tmp_path_factory.mktemp("bad_images")
+    image = np.abs(synthetic_kspace(SLICES, 1, HEIGHT, WIDTH)[:, 0]).astype(np.float32)
+    good = _write_h5(folder / "good.h5", reconstruction_rss=image)
+    nan = image.copy()
+    nan[1, 2, 2] = np.nan
+    (folder / "folder.h5").mkdir()
+    cases = {
+        "missing": (folder / "missing.h5", "not found|no such file"),
+        "directory": (folder / "folder.h5", "directory|not a file"),
+        "not_hdf5": kspace_cases["not_hdf5"],
+        "truncated": (_truncated(folder / "cut.h5", good, 1000), "truncated"),
+        "no_image": (kspace_cases["real_valued"][0].parent / "kspace_only.h5", "no image dataset|reconstruction"),
+        "wrong_rank": (_write_h5(folder / "rank2.h5", reconstruction_rss=image[0]), r"\(slices, (rows, cols|H, W)\)"),
+        "complex": (_write_h5(folder / "complex.h5", reconstruction_rss=image.astype(np.complex64)), "complex|real"),
+        "nan": (_write_h5(folder / "nan.h5", reconstruction_rss=nan), "NaN or Inf"),
+    }
+    _write_h5(cases["no_image"][0], kspace=synthetic_kspace(SLICES, COILS, HEIGHT, WIDTH))
+    good.unlink()
+    return cases
+
+
+IMAGE_CASE_NAMES = ["missing", "directory", "not_hdf5", "truncated", "no_image", "wrong_rank", "complex", "nan"]
+
+
+@pytest.mark.parametrize("case", IMAGE_CASE_NAMES)
+def test_export_broken_input(case, image_cases, tmp_path, monkeypatch, capsys):
+    path, problem = image_cases[case]
+    out = tmp_path / "out" / "volume.nii.gz"
+    code, _, err = run_main(["export", path, out], monkeypatch, capsys)
+    assert_one_line_error(code, err, problem, path.name)
+    assert_nothing_written(out.parent)
+
+
+@pytest.mark.parametrize("case", [c for c in IMAGE_CASE_NAMES if c not in ("missing", "directory")])
+def test_evaluate_broken_target(case, image_cases, tmp_path, monkeypatch, capsys):
+    """A target that cannot be read stops evaluate (exit 2, nothing written): scores without
+    their ground truth would be meaningless."""
+    path, problem = image_cases[case]
+    targets, predictions = tmp_path / "targets", tmp_path / "predictions"
+    targets.mkdir()
+    (targets / "vol.h5").symlink_to(path)
+    write_submission(predictions, "vol.h5", np.ones((SLICES, HEIGHT, WIDTH), np.float32))
+    out = tmp_path / "out" / "metrics.json"
+    code, _, err = run_main(["evaluate", "--target", targets, "--predictions", predictions, "--json", out],
+                            monkeypatch, capsys)
+    assert_one_line_error(code, err, problem, "vol.h5")
+    assert_nothing_written(out.parent)
