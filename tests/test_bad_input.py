@@ -288,3 +288,100 @@ def test_evaluate_broken_target(case, image_cases, tmp_path, monkeypatch, capsys
                             monkeypatch, capsys)
     assert_one_line_error(code, err, problem, "vol.h5")
     assert_nothing_written(out.parent)
+
+
+# ---- bad options ----------------------------------------------------------------------------
+
+BAD_OPTIONS = {
+    "acceleration_below_1": ("--acceleration", "0.5", "acceleration must be a finite number >= 1"),
+    "center_fraction_0": ("--center-fraction", "0", "strictly between 0 and 1"),
+    "center_fraction_1.5": ("--center-fraction", "1.5", "strictly between 0 and 1"),
+    "center_fraction_negative": ("--center-fraction", "-0.1", "strictly between 0 and 1"),
+    "unknown_method": ("--method", "nonsense", "unknown method 'nonsense'"),
+    "unknown_mask": ("--mask", "spiral", "unknown mask kind 'spiral'"),
+}
+OPTION_NAMES = {  # the spelling of each option per command
+    "reconstruct": {},
+    "benchmark": {"--acceleration": "--accelerations", "--method": "--methods"},
+    "train": {"--method": "--model"},
+}
+
+
+@pytest.mark.parametrize("option", sorted(BAD_OPTIONS))
+@pytest.mark.parametrize("command", sorted(KSPACE_COMMANDS))
+def test_bad_option(command, option, good_file, tmp_path, monkeypatch, capsys):
+    """Refused before any work: nothing written, the option named."""
+    name, value, problem = BAD_OPTIONS[option]
+    name = OPTION_NAMES[command].get(name, name)
+    args = KSPACE_COMMANDS[command](good_file, tmp_path / "out")
+    if name in args:  # replace the default the helper gives (benchmark: --methods zero-filled)
+        args[args.index(name) + 1] = value
+    else:
+        args += [name, value]
+    code, _, err = run_main(args, monkeypatch, capsys)
+    assert_one_line_error(code, err, problem if name != "--model" else "unknown model|--model")
+    assert_nothing_written(tmp_path / "out")
+
+
+# ---- outputs that cannot be written ---------------------------------------------------------
+
+
+def output_cases(tmp: Path, good_file: Path, image_file: Path) -> dict[str, tuple[list, Path]]:
+    """command -> (args with OUT for the output, and where its output goes)."""
+    npy = tmp / "kspace.npy"
+    np.save(npy, synthetic_kspace(1, COILS, HEIGHT, WIDTH))
+    targets, predictions = tmp / "targets", tmp / "predictions"
+    targets.mkdir()
+    (targets / "vol.h5").symlink_to(image_file)
+    write_submission(predictions, "vol.h5", np.ones((SLICES, HEIGHT, WIDTH), np.float32))
+    return {
+        "reconstruct": reconstruct_args(good_file, Path("OUT")),
+        "benchmark": benchmark_args(good_file, Path("OUT")),
+        "train": train_args(good_file, tmp / "unused"),
+        "convert": ["convert", npy, "OUT"],
+        "simulate_phantom": ["simulate", "--phantom", "shepp-logan", "--shape", "32", "32", "--coils", "2", "-o", "OUT"],
+        "export_nifti": ["export", image_file, "OUT"],
+        "export_png": ["export", "-f", "png", image_file, "OUT"],
+        "evaluate_json": ["evaluate", "--target", targets, "--predictions", predictions, "--json", "OUT"],
+    }
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    image = np.abs(synthetic_kspace(SLICES, 1, HEIGHT, WIDTH)[:, 0]).astype(np.float32)
+    return _write_h5(tmp_path_factory.mktemp("image") / "image.h5", reconstruction_rss=image)
+
+
+OUTPUT_COMMANDS = ["reconstruct", "benchmark", "train", "convert", "simulate_phantom", "export_nifti", "export_png",
+                   "evaluate_json"]
+FOLDER_OUTPUTS = {"reconstruct", "benchmark", "train", "export_png"}
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "wrong_kind"])
+@pytest.mark.parametrize("command", OUTPUT_COMMANDS)
+def test_output_that_cannot_be_written(command, where, good_file, image_file, tmp_path, monkeypatch, capsys):
+    """An output below a regular file (unwritable even for root), or a file where a folder belongs
+    (and a folder where a file belongs): exit 2, the output named, nothing changed."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("keep me")
+    if where == "under_a_file":
+        out = blocker / "out" if command in FOLDER_OUTPUTS else blocker / "out.nii.gz"
+        if command in ("convert", "simulate_phantom"):
+            out = blocker / "out.h5"
+        if command == "evaluate_json":
+            out = blocker / "out.json"
+    elif command in FOLDER_OUTPUTS:
+        out = blocker  # a file where the output folder belongs
+    else:
+        out = tmp_path / ("folder.nii.gz" if command.startswith("export") else "folder.h5")
+        if command == "evaluate_json":
+            out = tmp_path / "folder.json"
+        (out / "inner").mkdir(parents=True)
+    args = [out if a == Path("OUT") or a == "OUT" else a for a in output_cases(tmp_path, good_file, image_file)[command]]
+    if command == "train":
+        args[args.index("-o") + 1] = out
+    code, _, err = run_main(args, monkeypatch, capsys)
+    assert_one_line_error(code, err, re.escape(str(out if where == "wrong_kind" else blocker)))
+    assert blocker.read_text() == "keep me"
+    if where == "wrong_kind" and command not in FOLDER_OUTPUTS:
+        assert [p.name for p in out.iterdir()] == ["inner"]

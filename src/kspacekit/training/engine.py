@@ -381,6 +381,8 @@ class Trainer:
 
 def check_output_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
     """A new run needs an empty (or new) folder; --resume needs a checkpoint there."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KspaceKitError("output exists and is not a folder", out_dir)
     if resume:
         if not (out_dir / "checkpoints" / "last.pt").exists() and not any(out_dir.glob("fold_*/checkpoints/last.pt")):
             raise KspaceKitError("nothing to resume: no checkpoints/last.pt in this folder", out_dir)
@@ -434,7 +436,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
 def remove_run_without_checkpoint(out_dir: Path) -> None:
     """Empty the folder of a new run that failed before its first checkpoint (e.g. a slice with
     NaN k-space in the first epoch): logs of a run that cannot be resumed are partial output."""
-    if any(out_dir.rglob("*.pt")):
+    if not out_dir.is_dir() or any(out_dir.rglob("*.pt")):
         return
     for child in out_dir.iterdir():
         if child.is_dir() and not child.is_symlink():
