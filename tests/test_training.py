@@ -130,6 +130,33 @@ def test_training_masks_are_seeded_per_slice_and_validation_masks_fixed(data):
     torch.testing.assert_close(peaks, torch.ones(2))
 
 
+def test_training_at_two_accelerations_draws_both(data):
+    """One model for 4x and 8x, as fastMRI trains with two MaskFunc pairs: each slice gets one of them."""
+    config = TrainConfig(model="unet", train="", output="", accelerations=[4.0, 8.0], center_fractions=[0.08, 0.04])
+    collate = MaskAndCollate(config.mask_spec(), seed=0, train=True)
+    dataset = SliceDataset(data)
+    sampled = set()
+    for epoch in range(8):
+        collate.epoch = epoch
+        sampled |= {int(line_count) for line_count in collate([dataset[0]]).mask.sum(-1).flatten()}
+    width = dataset[0].kspace.shape[-1]
+    assert min(sampled) < width / 6 < width / 5 < max(sampled)  # ~8 lines of 32 at 4x, ~4 at 8x
+    with pytest.raises(KspaceKitError, match="one --center-fraction per --acceleration"):
+        TrainConfig(model="unet", train="", output="", accelerations=[4.0, 8.0], center_fractions=[0.08]).validate()
+
+
+def test_train_cli_pairs_accelerations_with_fastmri_centre_fractions(data, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "train", "--model", "unet", "--train", str(data), "--output", str(out), "--epochs", "1",
+        "--acceleration", "4", "--acceleration", "8", "--model-option", "chans=4", "--model-option",
+        "num_pool_layers=2", "--no-progress", "--no-tensorboard",
+    ])
+    assert result.exit_code == 0, result.output
+    config = load_checkpoint(out / "checkpoints" / "last.pt")["train_config"]
+    assert config["accelerations"] == [4.0, 8.0] and config["center_fractions"] == [0.08, 0.04]
+
+
 def test_kfold_by_volume_has_no_leakage(tmp_path):
     folder = make_data(tmp_path / "five", volumes=5, slices=2)
     dataset = SliceDataset(folder)
@@ -391,6 +418,10 @@ def test_shipped_weights_choice(tmp_path, monkeypatch):
     assert nearest_weights("unet", 5.0).name == "unet_4x.pt"
     assert nearest_weights("unet", None).name == "unet_4x.pt"
     assert nearest_weights("varnet", 8.0).name == "varnet_4x.pt"
+    (tmp_path / "varnet_4x.pt").unlink()
+    (tmp_path / "varnet_4x_8x.pt").touch()  # one model trained at both accelerations
+    assert nearest_weights("varnet", 4.0) == nearest_weights("varnet", 8.0) == tmp_path / "varnet_4x_8x.pt"
+    assert nearest_weights("varnet", 12.0).name == "varnet_4x_8x.pt"
 
 
 # ---- sweep -----------------------------------------------------------------------------------

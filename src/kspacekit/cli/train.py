@@ -10,6 +10,8 @@ import typer
 from kspacekit.cli import app
 
 MODEL_HELP = "Model: unet, rescnn, gan or varnet."
+ACCELERATION_HELP = "Acceleration of the training masks; repeat (--acceleration 4 --acceleration 8) to draw one per slice. [default: 4]"
+CENTER_FRACTION_HELP = "Fraction of fully sampled centre lines, one per --acceleration. [default: 0.32 / acceleration, fastMRI's 0.08 at 4x, 0.04 at 8x]"
 LOSS_HELP = "Training loss: l1, mse, ssim, l1+ssim or kl (KL divergence of images normalised to distributions)."
 OPTIMIZER_HELP = "Optimizer: adam, adamw, adagrad or rmsprop."
 
@@ -30,6 +32,15 @@ def _parse_model_options(items: list[str]) -> dict[str, object]:
         except json.JSONDecodeError:
             options[key] = value
     return options
+
+
+def _mask_pairs(accelerations: list[float] | None, center_fractions: list[float] | None) -> dict[str, list[float]]:
+    """TrainConfig's mask pairs from the CLI options, with fastMRI's centre fraction per acceleration by default."""
+    from kspacekit.benchmark import default_center_fraction
+
+    accelerations = accelerations or [4.0]
+    fractions = center_fractions or [default_center_fraction(acc) for acc in accelerations]
+    return {"accelerations": list(accelerations), "center_fractions": list(fractions)}
 
 
 @app.command()
@@ -53,8 +64,8 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Slices per batch (per process with torchrun).")] = 1,
     epochs: Annotated[Optional[int], typer.Option(help="Total epochs [default: 10]; with --resume, may extend the run.")] = None,
     mask: Annotated[str, typer.Option(help="Mask kind for retrospective undersampling (fastMRI kinds).")] = "random",
-    acceleration: Annotated[float, typer.Option(help="Acceleration of the training masks.")] = 4.0,
-    center_fraction: Annotated[float, typer.Option(help="Fraction of fully sampled centre lines.")] = 0.08,
+    acceleration: Annotated[Optional[list[float]], typer.Option(help=ACCELERATION_HELP)] = None,
+    center_fraction: Annotated[Optional[list[float]], typer.Option(help=CENTER_FRACTION_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialisation, shuffling and masks (runs are deterministic).")] = 0,
     challenge: Annotated[Optional[str], typer.Option(help="Require multicoil or singlecoil data.")] = None,
     sample_rate: Annotated[float, typer.Option(help="Fraction of slices to use.")] = 1.0,
@@ -92,7 +103,7 @@ def train(
             folds=folds, fold=fold, model_options=_parse_model_options(model_option or []), loss=loss,
             optimizer=optimizer, lr=lr, weight_decay=weight_decay, schedule=schedule, lr_step=lr_step,
             lr_gamma=lr_gamma, batch_size=batch_size, epochs=10 if epochs is None else epochs, mask=mask,
-            acceleration=acceleration, center_fraction=center_fraction, seed=seed, challenge=challenge,
+            **_mask_pairs(acceleration, center_fraction), seed=seed, challenge=challenge,
             sample_rate=sample_rate, adversarial_weight=adversarial_weight, gan_loss=gan_loss, disc_lr=disc_lr,
             amp=amp, device=device, num_workers=num_workers, checkpoint_every=checkpoint_every,
             tensorboard=tensorboard, progress=progress,
@@ -113,8 +124,8 @@ def sweep(
     lr: Annotated[float, typer.Option(help="Learning rate of every configuration.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Slices per batch.")] = 1,
     epochs: Annotated[int, typer.Option(help="Epochs per configuration.")] = 10,
-    acceleration: Annotated[float, typer.Option(help="Acceleration of the training masks.")] = 4.0,
-    center_fraction: Annotated[float, typer.Option(help="Fraction of fully sampled centre lines.")] = 0.08,
+    acceleration: Annotated[Optional[list[float]], typer.Option(help=ACCELERATION_HELP)] = None,
+    center_fraction: Annotated[Optional[list[float]], typer.Option(help=CENTER_FRACTION_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed shared by all configurations.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
     resume: Annotated[bool, typer.Option("--resume", help="Skip finished configurations, resume unfinished ones.")] = False,
@@ -128,7 +139,7 @@ def sweep(
     base = TrainConfig(
         model=model, train=str(train_dir), output=str(output), val=None if val is None else str(val), folds=folds,
         model_options=_parse_model_options(model_option or []), lr=lr, batch_size=batch_size, epochs=epochs,
-        acceleration=acceleration, center_fraction=center_fraction, seed=seed, device=device,
+        **_mask_pairs(acceleration, center_fraction), seed=seed, device=device,
     )
     run_sweep(
         base,

@@ -2,7 +2,7 @@
 
 ``create_method("unet", checkpoint=PATH)`` loads a kspacekit checkpoint (any file ``kspacekit
 train`` writes) with ``torch.load(weights_only=True)``. Without a checkpoint, the method uses the
-shipped weights ``kspacekit/weights/<model>_<acc>x.pt`` whose acceleration is nearest to the
+shipped weights ``kspacekit/weights/<model>_<acc>x[_<acc>x...].pt`` whose acceleration is nearest to the
 batch's ``meta.acceleration`` (see ``kspacekit/weights/MODEL_CARD.md``).
 """
 
@@ -24,14 +24,15 @@ DEFAULT_ACCELERATION = 4.0
 
 
 def shipped_weights(model: str, weights_dir: Path | None = None) -> dict[float, Path]:
-    """Shipped weight files of ``model`` by acceleration: ``unet_4x.pt`` -> {4.0: path}."""
+    """Shipped weight files of ``model`` by acceleration: ``unet_4x_8x.pt`` (trained on both) -> {4.0: path, 8.0: path}."""
     weights_dir = WEIGHTS_DIR if weights_dir is None else weights_dir
-    pattern = re.compile(rf"{re.escape(model)}_(\d+(?:\.\d+)?)x\.pt")
+    pattern = re.compile(rf"{re.escape(model)}((?:_\d+(?:\.\d+)?x)+)\.pt")
     found = {}
     for path in sorted(weights_dir.glob(f"{model}_*x.pt")):
         match = pattern.fullmatch(path.name)
         if match:
-            found[float(match.group(1))] = path
+            for tag in match.group(1).strip("_").split("_"):
+                found[float(tag[:-1])] = path
     return found
 
 

@@ -38,8 +38,8 @@ class TrainConfig:
     batch_size: int = 1
     epochs: int = 10
     mask: str = "random"
-    acceleration: float = 4.0
-    center_fraction: float = 0.08
+    accelerations: list[float] = field(default_factory=lambda: [4.0])
+    center_fractions: list[float] = field(default_factory=lambda: [0.08])
     seed: int = 0
     challenge: str | None = None
     sample_rate: float = 1.0
@@ -85,7 +85,13 @@ class TrainConfig:
         return self
 
     def mask_spec(self) -> MaskSpec:
-        return MaskSpec(self.mask, (self.center_fraction,), (self.acceleration,))
+        """The training masks: one (centre fraction, acceleration) pair drawn per slice, as fastMRI's MaskFunc."""
+        if len(self.accelerations) != len(self.center_fractions):
+            raise KspaceKitError(
+                f"give one --center-fraction per --acceleration, got {len(self.center_fractions)} for "
+                f"{len(self.accelerations)}"
+            )
+        return MaskSpec(self.mask, tuple(self.center_fractions), tuple(self.accelerations))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
