@@ -11,6 +11,7 @@ import typer
 from kspacekit.cli import app
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
     from rich.table import Table
 
     from kspacekit.evaluate import Evaluation, GroupSummary
@@ -40,19 +41,14 @@ def evaluate(
     """
     import json
 
-    import torch
     from rich.console import Console
 
     from kspacekit.evaluate import evaluate_folders
     from kspacekit.outputs import atomic_path, check_writable
-    from kspacekit.runtime import progress_bar
 
     if json_path is not None:
         check_writable(json_path, overwrite)
-    # The per-slice operations are small: extra OpenMP threads gain little and, on a machine
-    # whose cores are busy, stall every operation at their barriers (8 s became 60 s here).
-    torch.set_num_threads(1)
-    with progress_bar() as progress:
+    with _progress_bar() as progress:
         evaluation = evaluate_folders(
             target, predictions, challenge=challenge.value, acquisition=acquisition, full_image=full_image,
             track=lambda files: progress.track(files, description="evaluating"),
@@ -67,6 +63,18 @@ def evaluate(
         for bad in evaluation.bad:
             errors.print(f"  {bad.file}: {bad.problem}")
         raise typer.Exit(1)
+
+
+def _progress_bar() -> Progress:
+    """kspacekit.runtime.progress_bar's bar (stderr, cleared when done), built here because
+    importing kspacekit.runtime imports torch, which would triple this command's start-up."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True,
+    )
 
 
 def _summary_table(evaluation: Evaluation) -> Table:
