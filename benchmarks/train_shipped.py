@@ -3,7 +3,8 @@
 The one documented command (after simulating training data from a real magnitude brain volume):
 
     .venv/bin/kspacekit simulate --source ../shared/data/images/colin27_ch2better.nii.gz \\
-        --orientation axial --orientation coronal --orientation sagittal --split 0.67 0.33 0 --output sim_data
+        --orientation axial --orientation coronal --orientation sagittal --split 0.67 0.33 0 --shape 192 192 \\
+        --output sim_data
     .venv/bin/python benchmarks/train_shipped.py sim_data
 
 Training and validation come from the Colin27 brain only (axial + sagittal stacks to train, the
@@ -37,12 +38,12 @@ from kspacekit.training.engine import train
 
 MAX_BYTES = 10 * 1024 * 1024
 SHIPPED = {
-    "unet": {"model_options": {"chans": 16, "num_pool_layers": 4}, "loss": "l1", "lr": 1e-3, "epochs": 5},
+    "unet": {"model_options": {"chans": 16, "num_pool_layers": 4}, "loss": "l1", "lr": 1e-3, "epochs": 3},
     "varnet": {
         "model_options": {"num_cascades": 6, "chans": 8, "pools": 3, "sens_chans": 4, "sens_pools": 3},
         "loss": "ssim",
         "lr": 5e-4,
-        "epochs": 2,
+        "epochs": 1,
     },
 }
 CENTER_FRACTIONS = {4: 0.08, 8: 0.04}  # fastMRI's pairs
