@@ -94,10 +94,11 @@ def ssim_per_slice(target: Any, prediction: Any, data_range: float | None = None
     return _slice_sums(target, prediction, data_range, np.empty_like(target))[:, 1]
 
 
-def volume_metrics(target: Any, prediction: Any) -> VolumeMetrics:
-    """NMSE, PSNR and SSIM of one volume (data range = the target's max) in one pass over it."""
+def volume_metrics(target: Any, prediction: Any, data_range: float | None = None) -> VolumeMetrics:
+    """NMSE, PSNR and SSIM of one volume in one pass over it; ``data_range`` defaults to the
+    target volume's max (give it when already known, to save a pass)."""
     target, prediction = _as_volumes(target, prediction)
-    data_range = _data_range(target, None)
+    data_range = _data_range(target, data_range)
     difference = np.empty_like(target)
     per_slice = _slice_sums(target, prediction, data_range, difference)
     return VolumeMetrics(
