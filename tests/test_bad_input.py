@@ -385,3 +385,56 @@ def test_output_that_cannot_be_written(command, where, good_file, image_file, tm
     assert blocker.read_text() == "keep me"
     if where == "wrong_kind" and command not in FOLDER_OUTPUTS:
         assert [p.name for p in out.iterdir()] == ["inner"]
+
+
+# ---- all-zero k-space -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def zero_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fully sampled file whose k-space (and so its target) is all zero; 64 columns, so that
+    15 % centre lines are enough for every classical method's calibration."""
+    folder = tmp_path_factory.mktemp("zero")
+    write_volume(folder / "zero.h5", np.zeros((2, 4, 64, 64), np.complex64), target=np.zeros((2, 64, 64), np.float32))
+    return folder
+
+
+@pytest.mark.parametrize("method", ["zero-filled", "sense", "grappa", "tv", "wavelet"])
+def test_all_zero_kspace_reconstructs_to_a_zero_image(method, zero_folder, tmp_path, monkeypatch, capsys):
+    """Defined behaviour: no signal in, an all-zero image out (every method is scale-equivariant,
+    so zero is the limit of its output), never NaN."""
+    out = tmp_path / "out"
+    args = ["reconstruct", "-i", zero_folder / "zero.h5", "-o", out, "--method", method, "--center-fraction", "0.15",
+            "--device", "cpu"]
+    code, _, err = run_main(args + (["--iterations", "3"] if method != "zero-filled" else []), monkeypatch, capsys)
+    assert code == 0, err
+    with h5py.File(out / "zero.h5", "r") as f:
+        image = f["reconstruction"][()]
+    assert image.shape == (2, 64, 64) and np.array_equal(image, np.zeros_like(image))
+
+
+@pytest.mark.parametrize("command", ["benchmark", "train", "evaluate"])
+def test_all_zero_target_cannot_be_scored(command, zero_folder, tmp_path, monkeypatch, capsys):
+    """PSNR and SSIM take their data range from the target's maximum: a zero target is refused
+    with a clear error before any work, not a NaN score or a crash after an epoch."""
+    out = tmp_path / "out"
+    args = {
+        "benchmark": benchmark_args(zero_folder, out),
+        "train": [*train_args(zero_folder, out), "--val", zero_folder],
+        "evaluate": ["evaluate", "--target", zero_folder, "--predictions", zero_folder, "--json", out / "m.json"],
+    }[command]
+    code, _, err = run_main(args, monkeypatch, capsys)
+    assert_one_line_error(code, err, "zero.h5", "all zero|no positive value")
+    assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("fmt", ["nifti", "dicom", "png"])
+def test_all_zero_image_exports_as_black(fmt, tmp_path, monkeypatch, capsys):
+    path = write_submission(tmp_path, "zero.h5", np.zeros((2, 16, 12), np.float32))
+    out = tmp_path / ("zero.nii" if fmt == "nifti" else "zero")
+    code, _, err = run_main(["export", "-f", fmt, path, out], monkeypatch, capsys)
+    assert code == 0, err
+    if fmt == "png":
+        from PIL import Image
+
+        assert all(np.asarray(Image.open(p)).max() == 0 for p in out.iterdir())

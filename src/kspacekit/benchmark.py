@@ -90,7 +90,7 @@ class BenchmarkConfig:
     mask: str = "random"
     center_fraction: float | None = None
     seeds: int = 1
-    batch_size: int = 8
+    batch_size: int | None = None  # None: kspacekit.data.fastmri.auto_batch_size
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,7 +106,7 @@ class BenchmarkConfig:
             raise KspaceKitError("give at least one acceleration")
         if self.seeds < 1:
             raise KspaceKitError(f"--seeds must be at least 1, got {self.seeds}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise KspaceKitError(f"batch size must be at least 1, got {self.batch_size}")
         for acceleration in self.accelerations:
             self.undersampling(acceleration).spec()  # validates kind, acceleration, centre fraction
@@ -143,8 +143,18 @@ class BenchmarkVolume:
     samplings: list[Sampling]
 
     def read_target(self) -> np.ndarray:
-        with h5py.File(self.target_path, "r") as hf:
-            return np.asarray(hf[self.target_key], dtype=np.float32)
+        """The target volume; one without a positive finite maximum cannot be scored (PSNR and SSIM
+        take their data range from it)."""
+        try:
+            with h5py.File(self.target_path, "r") as hf:
+                target = np.asarray(hf[self.target_key], dtype=np.float32)
+        except OSError as err:
+            raise KspaceKitError(f"cannot read '{self.target_key}', truncated or corrupt ({err})", self.target_path) from None
+        if not np.isfinite(target).all():
+            raise KspaceKitError(f"'{self.target_key}' contains NaN or Inf", self.target_path)
+        if not target.max() > 0:
+            raise KspaceKitError(f"'{self.target_key}' is all zero, so PSNR and SSIM are undefined", self.target_path)
+        return target
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def _volume_slices(
     method: ReconstructionMethod,
     undersampling: Undersampling,
     kspace_key: str | None,
-    batch_size: int,
+    batch_size: int | None,
     device: torch.device,
 ) -> Iterator[tuple[np.ndarray, dict[str, object]]]:
     """Reconstruct a volume batch by batch; yield (images (B, h, w), what was used)."""
@@ -117,7 +117,7 @@ def reconstruct_volume(
     *,
     undersampling: Undersampling,
     kspace_key: str | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: torch.device = torch.device("cpu"),
     overwrite: bool = False,
     on_slices: Callable[[int], None] = lambda n: None,
@@ -130,9 +130,14 @@ def reconstruct_volume(
     check_writable(out_path, overwrite)
     start = time.perf_counter()
     images, used = [], {}
-    for batch_images, used in _volume_slices(info, method, undersampling, kspace_key, batch_size, device):
-        images.append(batch_images)
-        on_slices(len(batch_images))
+    try:
+        for batch_images, used in _volume_slices(info, method, undersampling, kspace_key, batch_size, device):
+            images.append(batch_images)
+            on_slices(len(batch_images))
+    except KspaceKitError as err:  # e.g. a method's "too few centre lines": say which file
+        if err.path is not None:
+            raise
+        raise KspaceKitError(err.message, info.path) from None
     seconds = time.perf_counter() - start
     attrs = {"method": method.name, **used}
     write_submission(output_dir, info.path.name, np.concatenate(images), attrs=attrs, overwrite=overwrite)

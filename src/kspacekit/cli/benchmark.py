@@ -108,7 +108,10 @@ def benchmark(
     checkpoint: Annotated[
         Optional[list[str]], typer.Option(help="Weights of a learned method, METHOD=PATH (repeatable) [default: shipped weights].")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Slices reconstructed together.")] = 8,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option(help="Slices reconstructed together [default: those whose k-space fits 16 MiB, 1 to 8]."),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "auto",
     title: Annotated[Optional[str], typer.Option(help="Title of the report [default: from the data folder].")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the output folder of an earlier benchmark.")] = False,

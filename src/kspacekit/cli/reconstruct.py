@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from kspacekit.cli import app
+
+if TYPE_CHECKING:
+    from kspacekit.methods import ReconstructionMethod
 
 
 @app.command()
@@ -21,8 +24,14 @@ def reconstruct(
     seed: Annotated[Optional[int], typer.Option(help="Mask seed; default: a per-file seed from the file name, as fastMRI.")] = None,
     kspace_key: Annotated[Optional[str], typer.Option(help="Dataset to read, e.g. kspace_4af or kspace_8af in course files.")] = None,
     lam: Annotated[Optional[float], typer.Option(help="Regularisation weight for methods that have one (default: automatic).")] = None,
+    iterations: Annotated[
+        Optional[int], typer.Option(help="Iteration limit of iterative methods (sense, grappa, tv, wavelet) [default: theirs].")
+    ] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Weights for learned methods (default: shipped weights).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Slices reconstructed together.")] = 8,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option(help="Slices reconstructed together [default: those whose k-space fits 16 MiB, 1 to 8]."),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
 ) -> None:
@@ -35,14 +44,13 @@ def reconstruct(
 
     from kspacekit.data import inspect_volume
     from kspacekit.errors import KspaceKitError
-    from kspacekit.methods import create_method
     from kspacekit.reconstruct import Undersampling, input_files, reconstruct_volume
     from kspacekit.runtime import progress_bar, resolve_device
 
     undersampling = Undersampling(mask, acceleration, center_fraction, seed)
     undersampling.spec()  # validate the mask options before any work
-    options = {k: v for k, v in {"lam": lam, "checkpoint": checkpoint}.items() if v is not None}
-    recon = create_method(method, **options)
+    options = {k: v for k, v in {"lam": lam, "iterations": iterations, "checkpoint": checkpoint}.items() if v is not None}
+    recon = _create_method(method, options)
     torch_device = resolve_device(device)
     files = input_files(input)
     single = len(files) == 1 and not input.is_dir()
@@ -76,6 +84,20 @@ def reconstruct(
         print(f"kspacekit: failed: {failure}", file=sys.stderr)
     if failures:
         raise typer.Exit(1)
+
+
+def _create_method(name: str, options: dict[str, object]) -> ReconstructionMethod:
+    """The method with the options given on the command line; options it does not take are a user error."""
+    from kspacekit.errors import KspaceKitError
+    from kspacekit.methods import create_method
+
+    if "iterations" in options and int(options["iterations"]) < 1:  # type: ignore[call-overload]
+        raise KspaceKitError(f"--iterations must be at least 1, got {options['iterations']}")
+    create_method(name)  # an unknown name is reported as such
+    try:
+        return create_method(name, **options)
+    except TypeError:  # an unexpected keyword argument
+        raise KspaceKitError(f"method {name!r} does not take {', '.join(f'--{k}' for k in options)}") from None
 
 
 @app.command()

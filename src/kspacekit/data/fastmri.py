@@ -310,10 +310,26 @@ def read_slice(info: VolumeInfo, index: int, kspace_key: str | None = None) -> S
     )
 
 
+BATCH_KSPACE_BYTES = 16 * 2**20
+"""k-space per batch when no batch size is given. Iterative methods need about 40 times a slice's
+k-space while they run (ESPIRiT maps of a 15-coil 640 x 368 slice: 1.2 GB), so large multi-coil
+slices go one at a time (peak memory well under 2 GB, see BENCHMARKS.md) and small ones together."""
+MAX_AUTO_BATCH = 8
+
+
+def auto_batch_size(info: VolumeInfo) -> int:
+    """Slices per batch whose k-space fits :data:`BATCH_KSPACE_BYTES`: at least 1, at most 8."""
+    slice_bytes = int(np.prod(info.kspace_shape[1:])) * np.dtype(np.complex64).itemsize
+    return max(1, min(MAX_AUTO_BATCH, BATCH_KSPACE_BYTES // slice_bytes))
+
+
 def iter_volume_batches(
-    info: VolumeInfo, batch_size: int, kspace_key: str | None = None
+    info: VolumeInfo, batch_size: int | None = None, kspace_key: str | None = None
 ) -> Iterator[VolumeBatch]:
-    """Consecutive batches of up to ``batch_size`` slices, each read with one h5py slice."""
+    """Consecutive batches of up to ``batch_size`` slices (default :func:`auto_batch_size`), each
+    read with one h5py slice."""
+    if batch_size is None:
+        batch_size = auto_batch_size(info)
     if batch_size < 1:
         raise KspaceKitError(f"batch size must be at least 1, got {batch_size}")
     key = _check_key(info, kspace_key)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import torch
 from rich.console import Console
@@ -31,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from kspacekit.data import SliceDataset
+from kspacekit.data import SliceDataset, VolumeInfo
 from kspacekit.errors import KspaceKitError
 from kspacekit.losses import reconstruction_loss
 from kspacekit.models import build_discriminator, build_model, model_config
@@ -118,9 +119,24 @@ def open_dataset(path: str, config: TrainConfig) -> SliceDataset:
                 "this file has none",
                 info.path,
             )
+        if not _target_max(info) > 0:
+            raise KspaceKitError(
+                f"target '{info.target_key}' is all zero (or not finite): nothing to learn, no data range to score", info.path
+            )
     if len(dataset) == 0:
         raise KspaceKitError("no slices to train on", path)
     return dataset
+
+
+def _target_max(info: VolumeInfo) -> float:
+    """The target volume's maximum: fastMRI's ``max`` attribute, else read from the target."""
+    if "max" in info.attrs:
+        return float(info.attrs["max"])
+    try:
+        with h5py.File(info.path, "r") as hf:
+            return float(np.max(hf[info.target_key]))
+    except OSError as err:
+        raise KspaceKitError(f"cannot read '{info.target_key}', truncated or corrupt ({err})", info.path) from None
 
 
 class Trainer:
