@@ -16,6 +16,7 @@ from fastmri import evaluate as fastmri_evaluate
 from scipy.ndimage import gaussian_filter
 
 from kspacekit import cli, metrics
+from kspacekit import evaluate as evaluate_module
 from kspacekit.data import write_submission
 from kspacekit.evaluate import evaluate_folders
 
@@ -212,3 +213,28 @@ def test_unusable_input_exits_2(folders, tmp_path, monkeypatch, capsys):
     code, _, stderr = run_main(monkeypatch, capsys, "evaluate", "--target", targets, "--predictions", predictions)
     assert code == 2 and "broken.h5" in stderr and "HDF5" in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+def test_storage_layout_does_not_change_scores(folders, tmp_path):
+    """Contiguous datasets are mapped from the file, chunked/compressed and big-endian ones read
+    by h5py, a truncated one reported: the scores are the same either way."""
+    targets, predictions = folders
+    other_targets, other_predictions = tmp_path / "chunked_targets", tmp_path / "chunked_predictions"
+    other_predictions.mkdir()
+    for name, acquisition, target_acc, _ in VOLUMES:
+        with h5py.File(targets / name) as f:
+            target = f["reconstruction_rss"][()]
+        write_target(other_targets / name, target.astype(">f4"), acquisition, target_acc)
+        with h5py.File(predictions / name) as source, h5py.File(other_predictions / name, "w") as f:
+            f.create_dataset("reconstruction", data=source["reconstruction"][()], chunks=(1, 8, 8),
+                             compression="gzip")
+            f.attrs.update(source.attrs)
+    with h5py.File(targets / "file_a.h5") as f, h5py.File(other_predictions / "file_a.h5") as g:
+        assert isinstance(evaluate_module._read_array(f["reconstruction_rss"]), np.memmap)
+        assert not isinstance(evaluate_module._read_array(g["reconstruction"]), np.memmap)
+    assert evaluate_folders(other_targets, other_predictions).scores == evaluate_folders(targets, predictions).scores
+
+    path = predictions / "file_b.h5"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    evaluation = evaluate_folders(targets, predictions)
+    assert [bad.file for bad in evaluation.bad] == ["file_b.h5"] and "truncated" in evaluation.bad[0].problem

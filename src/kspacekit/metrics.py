@@ -110,7 +110,7 @@ def volume_metrics(target: Any, prediction: Any, data_range: float | None = None
 
 def _as_volumes(target: Any, prediction: Any) -> tuple[np.ndarray, np.ndarray]:
     """Both volumes as C-contiguous numpy arrays of one real float dtype (float32 when both are
-    float32 or float16, as in scikit-image; float64 otherwise)."""
+    float32 or float16 of either byte order, as in scikit-image; float64 otherwise)."""
     target, prediction = _as_array(target), _as_array(prediction)
     if target.ndim != 3:
         raise ValueError(f"expected volumes of shape (slices, H, W), got {target.shape}")
@@ -118,8 +118,8 @@ def _as_volumes(target: Any, prediction: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"target {target.shape} and prediction {prediction.shape} differ in shape")
     if np.iscomplexobj(target) or np.iscomplexobj(prediction):
         raise ValueError("metrics are defined on real (magnitude) images, got complex values")
-    both_float32 = {target.dtype, prediction.dtype} <= {np.dtype(np.float32), np.dtype(np.float16)}
-    dtype = np.float32 if both_float32 else np.float64
+    both_float32 = all(volume.dtype.kind == "f" and volume.dtype.itemsize <= 4 for volume in (target, prediction))
+    dtype = np.float32 if both_float32 else np.float64  # native byte order either way
     return np.ascontiguousarray(target, dtype=dtype), np.ascontiguousarray(prediction, dtype=dtype)
 
 
