@@ -5,12 +5,17 @@ Generates (seeded, in a temporary folder) multi-coil targets, 35 slices of 320x3
 
 (a) each evaluation as a whole process, wall clock: fastMRI's evaluate() through a tiny
     ``python -c`` wrapper equivalent to its ``__main__`` (whose final print breaks on numpy 2,
-    SSIM being a 1-element array), and ``.venv/bin/kspacekit evaluate``;
+    SSIM being a 1-element array), and ``.venv/bin/kspacekit evaluate``; and each on a folder
+    of one 1-slice volume, which is start-up (imports, numba's cached kernel) and little else;
 (b) the metric computation alone per slice, on volumes already in memory: fastMRI's
     nmse + psnr + ssim against :func:`kspacekit.metrics.volume_metrics`;
 (c) the agreement of the numbers (relative differences).
 
-Usage: .venv/bin/python benchmarks/evaluate_speed.py [--volumes 50] [--repeats 2]
+fastMRI and kspacekit run alternately, ``--repeats`` times each; the table gives medians (and
+the ratio of medians). The load average before and after is printed: on a machine that others
+use, both sides slow down, so only ratios from one run compare.
+
+Usage: .venv/bin/python benchmarks/evaluate_speed.py [--volumes 50] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -28,19 +33,12 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
 from scipy.ndimage import gaussian_filter
 
 SLICES, SIZE = 35, 320
 ACQUISITIONS = ("CORPD_FBK", "CORPDFS_FBK")
 KSPACEKIT = Path(sys.executable).with_name("kspacekit")
 LOAD_AT_START = ", ".join(f"{load:.1f}" for load in os.getloadavg())
-# Start-up of the command alone: it imports everything it needs, then stops on a missing folder.
-STARTUP_PROBE = """
-import subprocess, sys
-result = subprocess.run([sys.argv[1], "evaluate", "--target", "/nonexistent", "--predictions", "/nonexistent"])
-assert result.returncode == 2
-"""
 FASTMRI_MAIN = """
 import argparse, json, pathlib, sys
 import numpy as np
@@ -72,13 +70,13 @@ def prediction_of(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.abs(gaussian_filter(target, (0, 0.8, 0.8)) + noise).astype(np.float32)
 
 
-def write_dataset(root: Path, volumes: int, seed: int) -> tuple[Path, Path]:
+def write_dataset(root: Path, volumes: int, seed: int, slices: int = SLICES) -> tuple[Path, Path]:
     targets, predictions = root / "targets", root / "predictions"
     targets.mkdir()
     predictions.mkdir()
     rng = np.random.default_rng(seed)
     for index in range(volumes):
-        target = smooth_volume(rng)
+        target = smooth_volume(rng)[:slices]
         name = f"file{1000 + index}.h5"
         with h5py.File(targets / name, "w") as f:
             f.create_dataset("reconstruction_rss", data=target)
@@ -103,20 +101,25 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     return wall, cpu, result.stdout
 
 
-def whole_process(targets: Path, predictions: Path, repeats: int) -> dict[str, object]:
-    """Best-of-``repeats`` (wall, CPU) seconds of both evaluations run alternately, the start-up
-    alone (fastMRI: its imports; kspacekit: the command failing on a missing folder, after all
-    its imports), and both summaries."""
+def evaluation_commands(targets: Path, predictions: Path) -> dict[str, list[str]]:
+    """fastMRI's evaluation and ours of one pair of folders (ours writes its JSON beside them)."""
     json_path = targets.parent / "kspacekit.json"
-    commands = {
+    return {
         "fastmri": [sys.executable, "-c", FASTMRI_MAIN, str(targets), str(predictions)],
         "ours": [str(KSPACEKIT), "evaluate", "--target", str(targets), "--predictions", str(predictions),
                  "--json", str(json_path), "--overwrite"],
     }
-    startups = {
-        "fastmri": [sys.executable, "-c", "import fastmri.evaluate"],
-        "ours": [sys.executable, "-c", STARTUP_PROBE, str(KSPACEKIT)],
-    }
+
+
+def medians(samples: dict[str, list[tuple[float, ...]]]) -> dict[str, tuple[float, ...]]:
+    return {name: tuple(float(np.median(column)) for column in zip(*times)) for name, times in samples.items()}
+
+
+def whole_process(targets: Path, predictions: Path, probe: tuple[Path, Path], repeats: int) -> dict[str, object]:
+    """Median (wall, CPU) seconds of both evaluations, run alternately ``repeats`` times each, of
+    both on the one-volume ``probe`` folders (start-up), and both summaries."""
+    commands = evaluation_commands(targets, predictions)
+    startups = evaluation_commands(*probe)
     runs = {name: [] for name in commands}
     starts = {name: [] for name in commands}
     for _ in range(repeats):
@@ -126,18 +129,19 @@ def whole_process(targets: Path, predictions: Path, repeats: int) -> dict[str, o
             if name == "fastmri":
                 fastmri_summary = json.loads(out.strip().splitlines()[-1])
             starts[name].append(timed(startups[name])[:2])
-    ours = json.loads(json_path.read_text())["overall"]
+    ours = json.loads((targets.parent / "kspacekit.json").read_text())["overall"]
     return {
-        "run": {name: min(times) for name, times in runs.items()},
-        "startup": {name: min(times) for name, times in starts.items()},
+        "run": medians(runs),
+        "startup": medians(starts),
         "fastmri": fastmri_summary,
         "ours": {name.upper(): (ours["mean"][name], ours["std"][name]) for name in ("nmse", "psnr", "ssim")},
     }
 
 
 def per_slice(targets: Path, predictions: Path, volumes: int, repeats: int) -> dict[str, object]:
-    """Metric computation alone on volumes in memory: (wall, CPU) ms per slice, best of repeats,
-    and the largest relative difference per metric (NMSE also against float64 arithmetic)."""
+    """Metric computation alone on volumes in memory, the two alternating: median (wall, CPU) ms
+    per slice, and the largest relative difference per metric (NMSE also against fastMRI's
+    formula in float64 arithmetic, to show the size of its float32 rounding, which ours keeps)."""
     from fastmri import evaluate as fastmri_evaluate
 
     from kspacekit.metrics import volume_metrics
@@ -163,39 +167,42 @@ def per_slice(targets: Path, predictions: Path, volumes: int, repeats: int) -> d
     worst = {metric: max(abs(o[i] - r[i]) / abs(r[i]) for o, r in zip(results["ours"], results["fastmri"]))
              for i, metric in enumerate(("NMSE", "PSNR", "SSIM"))}
     worst["NMSE vs fastMRI's formula in float64"] = max(abs(o[0] - e) / e for o, e in zip(results["ours"], exact_nmse))
-    return {"ms": {name: min(t) for name, t in times.items()}, "slices": slices, "worst": worst}
+    return {"ms": medians(times), "slices": slices, "worst": worst}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--volumes", type=int, default=50, help="volumes to generate")
     parser.add_argument("--memory-volumes", type=int, default=5, help="volumes for the per-slice timing")
-    parser.add_argument("--repeats", type=int, default=2, help="timings per measurement (the best is kept)")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per measurement (the median is kept)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(1)  # as kspacekit evaluate runs
-
     with tempfile.TemporaryDirectory(prefix="evaluate_speed_") as tmp:
         start = time.perf_counter()
         targets, predictions = write_dataset(Path(tmp), args.volumes, args.seed)
+        (Path(tmp) / "probe").mkdir()
+        probe = write_dataset(Path(tmp) / "probe", 1, args.seed, slices=1)
         print(f"generated {args.volumes} volumes of {SLICES}x{SIZE}x{SIZE} in {time.perf_counter() - start:.0f} s")
-        process = whole_process(targets, predictions, args.repeats)
+        process = whole_process(targets, predictions, probe, args.repeats)
         compute = per_slice(targets, predictions, args.memory_volumes, args.repeats)
 
-    print(f"torch {torch.__version__} on 1 thread, best of {args.repeats}; load average before: {LOAD_AT_START}")
+    load_now = ", ".join(f"{load:.1f}" for load in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs; medians of {args.repeats} alternating runs; "
+          f"load average before: {LOAD_AT_START}, after: {load_now}")
     print(f"{'measurement':<46}{'fastMRI':>9}{'kspacekit':>11}{'ratio':>8}")
     rows = [
-        (f"(a) whole process, {args.volumes} volumes, wall (s)", process["run"], 0, 1),
-        (f"(a) whole process, {args.volumes} volumes, CPU (s)", process["run"], 1, 1),
-        ("    of which start-up and imports, wall (s)", process["startup"], 0, 1),
-        ("(b) metrics per 320x320 slice, wall (ms)", compute["ms"], 0, 1),
-        ("(b) metrics per 320x320 slice, CPU (ms)", compute["ms"], 1, 1),
+        (f"(a) whole process, {args.volumes} volumes, wall (s)", process["run"], 0),
+        (f"(a) whole process, {args.volumes} volumes, CPU (s)", process["run"], 1),
+        ("    start-up: one 1-slice volume, wall (s)", process["startup"], 0),
+        ("(b) metrics per 320x320 slice, wall (ms)", compute["ms"], 0),
+        ("(b) metrics per 320x320 slice, CPU (ms)", compute["ms"], 1),
     ]
-    for label, values, index, _ in rows:
+    for label, values, index in rows:
         fastmri, ours = values["fastmri"][index], values["ours"][index]
         print(f"{label:<46}{fastmri:>9.2f}{ours:>11.2f}{fastmri / ours:>7.1f}x")
     print(f"(c) largest relative difference per volume ({compute['slices']} slices): "
           + ", ".join(f"{k} {v:.1e}" for k, v in compute["worst"].items()))
+    print("    (fastMRI's means and stds of NMSE are float32: runstats on its float32 NMSE values)")
     for name in ("NMSE", "PSNR", "SSIM"):
         (fm, fs), (om, os_) = process["fastmri"][name], process["ours"][name]
         print(f"    {name} over {args.volumes} volumes: fastMRI {fm:.6g} ± {fs:.3g}, kspacekit {om:.6g} ± {os_:.3g}, "

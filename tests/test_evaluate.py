@@ -172,16 +172,20 @@ def test_bad_predictions_are_reported_not_skipped(folders, tmp_path, monkeypatch
     write_raw_prediction(predictions / "file_e.h5", volume(5), key="recon")
     write_target(targets / "file_f.h5", volume(6), "AXT2")
     write_submission(predictions, "file_f.h5", degraded(volume(6), 6))
+    write_target(targets / "file_g.h5", volume(7), "AXT2")
+    padded = np.pad(degraded(volume(7), 7), ((0, 0), (0, 0), (2, 2)))
+    padded[0, 0, 0] = np.inf  # outside the scored (36, 36) crop: reported all the same
+    write_raw_prediction(predictions / "file_g.h5", padded)
 
     out = tmp_path / "metrics.json"
     code, stdout, stderr = run_main(monkeypatch, capsys, "evaluate", "--target", targets, "--predictions",
                                     predictions, "--json", out)
     assert code == 1
     problems = {bad["file"]: bad["problem"] for bad in json.loads(out.read_text())["bad_predictions"]}
-    assert set(problems) == {"file_a.h5", "file_b.h5", "file_c.h5", "file_d.h5", "file_e.h5"}
+    assert set(problems) == {"file_a.h5", "file_b.h5", "file_c.h5", "file_d.h5", "file_e.h5", "file_g.h5"}
     assert "not found" in problems["file_a.h5"]
     assert "(3, 30, 30)" in problems["file_b.h5"] and "(3, 36, 36)" in problems["file_b.h5"]
-    assert "NaN" in problems["file_c.h5"]
+    assert problems["file_c.h5"] == problems["file_g.h5"] == "1 NaN or Inf values"
     assert "HDF5" in problems["file_d.h5"]
     assert "'reconstruction'" in problems["file_e.h5"]
     for name in problems:
@@ -208,6 +212,12 @@ def test_unusable_input_exits_2(folders, tmp_path, monkeypatch, capsys):
     code, _, stderr = run_main(monkeypatch, capsys, "evaluate", "--target", targets, "--predictions", predictions,
                                "--acquisition", "AXFLAIR")
     assert code == 2 and "AXFLAIR" in stderr
+
+    tiny = tmp_path / "tiny"
+    write_target(tiny / "small.h5", volume(0, shape=(2, 6, 9)), "AXT2")
+    code, _, stderr = run_main(monkeypatch, capsys, "evaluate", "--target", tiny, "--predictions", predictions)
+    assert code == 2 and stderr.strip().splitlines() == [
+        f"kspacekit: error: {tiny / 'small.h5'}: 'reconstruction_rss' is scored on 6x6 images; SSIM needs at least 7x7"]
 
     (targets / "broken.h5").write_bytes(b"\x00" * 100)
     code, _, stderr = run_main(monkeypatch, capsys, "evaluate", "--target", targets, "--predictions", predictions)

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 
 from kspacekit.errors import KspaceKitError
-from kspacekit.metrics import centre_crop, evaluation_crop, volume_metrics
+from kspacekit.metrics import SSIM_WINDOW, centre_crop, evaluation_crop, volume_metrics
 
 TARGET_KEYS = {"multicoil": "reconstruction_rss", "singlecoil": "reconstruction_esc"}
 PREDICTION_KEY = "reconstruction"
@@ -221,6 +221,9 @@ def _read_pair(
     except OSError as err:
         raise KspaceKitError(_read_problem("target", err), target_path) from None
     target = evaluation_crop(target, full_image)
+    if min(target.shape[1:]) < SSIM_WINDOW:
+        raise KspaceKitError(f"'{target_key}' is scored on {target.shape[1]}x{target.shape[2]} images; SSIM needs "
+                             f"at least {SSIM_WINDOW}x{SSIM_WINDOW}", target_path)
     data_range = float(target.max())
     if not data_range > 0:
         raise KspaceKitError(f"'{target_key}' has no positive value where it is scored, so PSNR and SSIM "
@@ -272,8 +275,8 @@ def _read_target(path: Path, target_file: h5py.File, key: str) -> np.ndarray:
 
 
 def _read_prediction(prediction_file: h5py.File, target_shape: tuple[int, ...]) -> np.ndarray:
-    """The prediction cropped to the (cropped) target's shape, or :class:`_Unscorable`; its
-    values are checked when scored (:func:`_score`)."""
+    """The prediction cropped to the (cropped) target's shape, or :class:`_Unscorable`. Values
+    outside the crop are checked here; those inside when scored (:func:`_score`), for free."""
     if PREDICTION_KEY not in prediction_file:
         raise _Unscorable(f"no '{PREDICTION_KEY}' dataset")
     dataset = prediction_file[PREDICTION_KEY]
@@ -283,7 +286,12 @@ def _read_prediction(prediction_file: h5py.File, target_shape: tuple[int, ...]) 
     shape = dataset.shape
     if len(shape) != 3 or shape[0] != slices or shape[1] < height or shape[2] < width:
         raise _Unscorable(f"shape {shape} cannot be cropped to the target's {(slices, height, width)}")
-    return centre_crop(_read_array(dataset), height, width)
+    prediction = _read_array(dataset)
+    if shape != tuple(target_shape):
+        bad_values = _count_non_finite(prediction)
+        if bad_values:
+            raise _Unscorable(f"{bad_values} NaN or Inf values")
+    return centre_crop(prediction, height, width)
 
 
 def _read_array(dataset: h5py.Dataset) -> np.ndarray:
