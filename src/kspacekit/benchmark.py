@@ -50,8 +50,8 @@ from torch import Tensor
 
 from kspacekit.coils import calibration_region, estimate_maps
 from kspacekit.data import VolumeInfo, inspect_volume, iter_volume_batches, write_submission
-from kspacekit.data.fastmri import TARGET_KEYS
-from kspacekit.errors import KspaceKitError
+from kspacekit.data.fastmri import TARGET_KEYS, h5_dataset, is_real_number
+from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.fft import crop_or_pad, ifft2c, rss
 from kspacekit.masks import file_seed
 from kspacekit.methods import ReconMeta, ReconstructionMethod, available_methods, create_method
@@ -148,8 +148,8 @@ class BenchmarkVolume:
         try:
             with h5py.File(self.target_path, "r") as hf:
                 target = np.asarray(hf[self.target_key], dtype=np.float32)
-        except OSError as err:
-            raise KspaceKitError(f"cannot read '{self.target_key}', truncated or corrupt ({err})", self.target_path) from None
+        except HDF5_READ_ERRORS as err:
+            raise KspaceKitError(describe_read_error(err), self.target_path) from None
         if not np.isfinite(target).all():
             raise KspaceKitError(f"'{self.target_key}' contains NaN or Inf", self.target_path)
         if not target.max() > 0:
@@ -298,13 +298,14 @@ def _target_location(info: VolumeInfo, targets_dir: Path | None) -> tuple[Path, 
         with h5py.File(path, "r") as hf:
             preference = TARGET_KEYS if info.multicoil else TARGET_KEYS[::-1]
             key = next((k for k in preference if k in hf), None)
-            shape = hf[key].shape if key is not None else None
-    except OSError:
-        raise KspaceKitError("target file is not a readable HDF5 file", path) from None
-    if key is None:
-        raise KspaceKitError(f"no target dataset ({', '.join(TARGET_KEYS)})", path)
-    if shape is None or len(shape) != 3 or shape[0] != info.num_slices:
-        raise KspaceKitError(f"target must be (slices, h, w) with {info.num_slices} slices, got {shape}", path)
+            if key is None:
+                raise KspaceKitError(f"no target dataset ({', '.join(TARGET_KEYS)})", path)
+            dataset = h5_dataset(hf, key, path)
+            shape, dtype = dataset.shape, dataset.dtype
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err), path) from None
+    if len(shape) != 3 or shape[0] != info.num_slices or not is_real_number(dtype):
+        raise KspaceKitError(f"target must be real (slices, h, w) with {info.num_slices} slices, got {dtype} {shape}", path)
     return path, key
 
 

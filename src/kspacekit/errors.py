@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+HDF5_READ_ERRORS: tuple[type[Exception], ...] = (OSError, RuntimeError, KeyError, ValueError)
+"""What h5py raises on a damaged file, depending on where the damage is (truncation: OSError; a
+flipped bit in a B-tree, a heap or an object header: RuntimeError, KeyError or ValueError, as
+tests/test_fuzz_hdf5.py finds). Readers turn them into a :class:`KspaceKitError` naming the file."""
+
+
+def describe_read_error(err: Exception) -> str:
+    """One line for an h5py read failure: the kind of error and HDF5's first line."""
+    first = str(err).strip("'\"").splitlines()[0] if str(err) else ""
+    return f"cannot read HDF5 file, truncated or corrupt ({type(err).__name__}: {first})"
+
 
 class KspaceKitError(Exception):
     """A problem with the user's input or output that the user can fix (bad file, bad option).

@@ -23,7 +23,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from kspacekit.errors import KspaceKitError
+from kspacekit.data.fastmri import h5_dataset, is_real_number, read_header_xml
+from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.outputs import atomic_directory, atomic_path
 
 IMAGE_KEYS = ("reconstruction", "reconstruction_rss", "reconstruction_esc")
@@ -86,16 +87,17 @@ def read_image_volume(path: str | Path, key: str | None = None) -> ImageVolume:
                 key = next((k for k in IMAGE_KEYS if k in hf), None)
                 if key is None:
                     raise KspaceKitError(f"no image dataset (expected one of {', '.join(IMAGE_KEYS)}; use --key)", path)
-            elif key not in hf or not isinstance(hf[key], h5py.Dataset):
+            elif key not in hf:
                 raise KspaceKitError(f"no dataset '{key}'", path)
-            dataset = hf[key]
-            if dataset.ndim != 3 or np.issubdtype(dataset.dtype, np.complexfloating) or 0 in dataset.shape:
+            dataset = h5_dataset(hf, key, path)
+            if dataset.ndim != 3 or not is_real_number(dataset.dtype) or 0 in dataset.shape:
                 raise KspaceKitError(f"'{key}' must be real images (slices, rows, cols), got {dataset.dtype} {dataset.shape}", path)
             data = np.asarray(dataset, dtype=np.float32)
-            spacing = header_spacing(hf["ismrmrd_header"][()]) if "ismrmrd_header" in hf else None
+            header_xml = read_header_xml(hf, path)
+            spacing = None if header_xml is None else header_spacing(header_xml)
             patient_id = hf.attrs.get("patient_id")
-    except OSError as err:
-        raise KspaceKitError(f"cannot read HDF5 file, truncated or corrupt ({err})", path) from None
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err), path) from None
     if not np.isfinite(data).all():
         raise KspaceKitError(f"'{key}' contains NaN or Inf", path)
     if isinstance(patient_id, bytes):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspacekit.errors import KspaceKitError
+from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 
 BART_COIL_DIM = 3
 BART_SLICE_DIM = 13
@@ -106,6 +106,8 @@ def read_raw(
     array, default_axes = loaders[suffix](path, key)
     if not np.iscomplexobj(array):
         raise KspaceKitError(f"k-space must be complex, got {array.dtype}", path)
+    if array.size == 0:
+        raise KspaceKitError(f"k-space is empty, shape {array.shape}", path)
     axes = Axes(
         coil=default_axes.coil if coil_axis is None else coil_axis,
         slice=default_axes.slice if slice_axis is None else slice_axis,
@@ -211,12 +213,19 @@ def _read_mat(path: Path, key: str | None) -> tuple[np.ndarray, Axes]:
     if h5py.is_hdf5(path):
         arrays = _read_mat_v73(path)
     else:
+        import struct
+        import zlib
+
         import scipy.io
 
+        # scipy's v5 parser fails in many ways on a corrupt file (tests/test_fuzz_hdf5.py feeds it random bytes)
+        corrupt = (ValueError, OSError, NotImplementedError, IndexError, KeyError, TypeError, OverflowError,
+                   struct.error, zlib.error, scipy.io.matlab.MatReadError)
         try:
             contents = scipy.io.loadmat(path)
-        except (ValueError, OSError, NotImplementedError) as err:
-            raise KspaceKitError(f"not a readable MATLAB file ({err})", path) from None
+        except corrupt as err:
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise KspaceKitError(f"not a readable MATLAB file ({type(err).__name__}: {first})", path) from None
         arrays = {name: value for name, value in contents.items() if not name.startswith("__")}
     array = _pick_variable(arrays, key, path)
     return array, _matlab_order_axes(array.ndim)
@@ -227,15 +236,18 @@ def _read_mat_v73(path: Path) -> dict[str, np.ndarray]:
     import h5py
 
     arrays = {}
-    with h5py.File(path, "r") as f:
-        for name, item in f.items():
-            if not isinstance(item, h5py.Dataset) or name.startswith("#"):
-                continue
-            value = item[()]
-            if value.dtype.names and {"real", "imag"} <= set(value.dtype.names):
-                value = value["real"] + 1j * value["imag"]
-            if np.issubdtype(value.dtype, np.number):
-                arrays[name] = np.asarray(value).T  # HDF5 stores MATLAB's column-major dims reversed
+    try:
+        with h5py.File(path, "r") as f:
+            for name, item in f.items():
+                if not isinstance(item, h5py.Dataset) or name.startswith("#"):
+                    continue
+                value = np.asarray(item[()])
+                if value.dtype.names and {"real", "imag"} <= set(value.dtype.names):
+                    value = value["real"] + 1j * value["imag"]
+                if np.issubdtype(value.dtype, np.number):
+                    arrays[name] = value.T  # HDF5 stores MATLAB's column-major dims reversed
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err), path) from None
     return arrays
 
 
@@ -301,8 +313,8 @@ def _read_ismrmrd(path: Path) -> Readouts:
             except (LookupError, KspaceKitError):
                 info = None
             acquisitions = [dataset.read_acquisition(i) for i in range(dataset.number_of_acquisitions())]
-    except OSError as err:
-        raise KspaceKitError(f"cannot read HDF5 file, truncated or corrupt ({err})", path) from None
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err), path) from None
     acquisitions = [a for a in acquisitions if not any(a.is_flag_set(flag) for flag in ISMRMRD_SKIPPED_FLAGS)]
     if not acquisitions:
         raise KspaceKitError("ISMRMRD file holds no image acquisitions", path)

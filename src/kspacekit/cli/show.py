@@ -83,15 +83,18 @@ def show(
     from matplotlib.figure import Figure
 
     from kspacekit.data.fastmri import KSPACE_KEYS
-    from kspacekit.errors import KspaceKitError
+    from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
     from kspacekit.outputs import atomic_path
 
     if not file.is_file():
         raise KspaceKitError("file not found" if not file.exists() else "not a file", file)
     if not h5py.is_hdf5(file):
         raise KspaceKitError("not an HDF5 file", file)
-    with h5py.File(file, "r") as hf:
-        has_kspace = any(key in hf for key in KSPACE_KEYS)
+    try:
+        with h5py.File(file, "r") as hf:
+            has_kspace = any(key in hf for key in KSPACE_KEYS)
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err), file) from None
     panels, caption, index = _kspace_panels(file, slice_index, kspace_key) if has_kspace else _image_panels(file, slice_index)
     output = output or Path(f"{file.name.removesuffix('.h5')}_slice{index}.png")
     if output.suffix.lower() != ".png":

@@ -30,7 +30,7 @@ from rich.progress import track
 from torch.utils.data import Dataset
 
 from kspacekit.data.header import HeaderInfo, parse_ismrmrd_header
-from kspacekit.errors import KspaceKitError
+from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.masks import count_center_lines
 
 KSPACE_KEYS = ("kspace", "kspace_4af", "kspace_8af")
@@ -118,11 +118,36 @@ def _check_file(path: Path) -> None:
         raise KspaceKitError("not an HDF5 file", path)
 
 
+def h5_dataset(hf: h5py.Group, key: str, path: Path) -> h5py.Dataset:
+    """``hf[key]``, which must be a dataset: a group or a dangling link under that name is a
+    :class:`KspaceKitError` naming the file, not an AttributeError further on."""
+    item = hf.get(key)
+    if not isinstance(item, h5py.Dataset):
+        raise KspaceKitError(f"'{key}' is {'missing' if item is None else 'a group'}, expected a dataset", path)
+    return item
+
+
+def is_real_number(dtype: np.dtype) -> bool:
+    """Booleans, integers and floats: what a mask or a magnitude image may be stored as."""
+    return np.issubdtype(dtype, np.bool_) or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def read_header_xml(hf: h5py.Group, path: Path) -> bytes | None:
+    """The ``ismrmrd_header`` text of a file, None when it has none; anything but a scalar string is an error."""
+    if "ismrmrd_header" not in hf:
+        return None
+    value = h5_dataset(hf, "ismrmrd_header", path)[()]
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, bytes):
+        raise KspaceKitError(f"'ismrmrd_header' must be an XML string, got {type(value).__name__}", path)
+    return value
+
+
 def _check_kspace(path: Path, hf: h5py.File, key: str) -> tuple[int, ...]:
-    dataset = hf[key]
-    if not isinstance(dataset, h5py.Dataset) or dataset.ndim not in (3, 4):
-        shape = getattr(dataset, "shape", "a group")
-        raise KspaceKitError(f"'{key}' must be (slices, coils, H, W) or (slices, H, W), got {shape}", path)
+    dataset = h5_dataset(hf, key, path)
+    if dataset.ndim not in (3, 4):
+        raise KspaceKitError(f"'{key}' must be (slices, coils, H, W) or (slices, H, W), got {dataset.shape}", path)
     if not np.issubdtype(dataset.dtype, np.complexfloating):
         raise KspaceKitError(f"'{key}' must be complex, got dtype {dataset.dtype}", path)
     if 0 in dataset.shape:
@@ -139,11 +164,31 @@ def _read_masks(
         mask_key = key.replace("kspace", "mask")
         if mask_key not in hf:
             continue
-        mask = np.asarray(hf[mask_key], dtype=np.float32)
-        if mask.shape != (width,):
-            raise KspaceKitError(f"'{mask_key}' must be 1-D with W={width} columns, got {mask.shape}", path)
+        dataset = h5_dataset(hf, mask_key, path)
+        if dataset.shape != (width,) or not is_real_number(dataset.dtype):
+            raise KspaceKitError(f"'{mask_key}' must be 1-D with W={width} columns, got {dataset.dtype} {dataset.shape}", path)
+        mask = np.asarray(dataset, dtype=np.float32)
+        if not np.isin(mask, (0, 1)).all():
+            raise KspaceKitError(f"'{mask_key}' must hold only 0 and 1", path)
         masks[key] = mask
     return masks
+
+
+def _check_numeric_attrs(path: Path, attrs: dict[str, Any], width: int) -> None:
+    """The attributes read as numbers later: ``acceleration`` >= 1, ``max`` >= 0 (both finite) and
+    ``num_low_frequency`` a whole number in [1, W]."""
+    for name, valid, expected in (
+        ("acceleration", lambda v: v >= 1, "a finite number >= 1"),
+        ("max", lambda v: v >= 0, "a finite number >= 0"),
+        ("num_low_frequency", lambda v: v == int(v) and 1 <= v <= width, f"a whole number in [1, {width}]"),
+    ):
+        if name not in attrs:
+            continue
+        value = attrs[name]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+        if not (number and valid(value)):
+            shown = " ".join(repr(value).split())[:40]  # one line, short, whatever the attribute holds
+            raise KspaceKitError(f"attribute '{name}' must be {expected}, got {shown}", path)
 
 
 def _kind(kspace_keys: Sequence[str], target_key: str | None, masks: dict[str, np.ndarray]) -> str:
@@ -161,8 +206,8 @@ def inspect_volume(path: str | Path) -> VolumeInfo:
     try:
         with h5py.File(path, "r") as hf:
             return _describe(path, hf)
-    except OSError as err:
-        raise KspaceKitError(f"cannot read HDF5 file, truncated or corrupt ({err})", path) from None
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err), path) from None
 
 
 def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
@@ -182,23 +227,26 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
     target_key = next((key for key in preference if key in hf), None)
     target_hw = None
     if target_key is not None:
-        target_shape = hf[target_key].shape
-        if len(target_shape) != 3 or target_shape[0] != num_slices:
+        target = h5_dataset(hf, target_key, path)
+        target_shape = target.shape
+        if len(target_shape) != 3 or target_shape[0] != num_slices or not is_real_number(target.dtype):
             raise KspaceKitError(
-                f"'{target_key}' must be (slices, h, w) with {num_slices} slices, got {target_shape}",
+                f"'{target_key}' must be real (slices, h, w) with {num_slices} slices, got {target.dtype} {target_shape}",
                 path,
             )
         target_hw = (target_shape[1], target_shape[2])
 
     header = None
-    if "ismrmrd_header" in hf:
+    header_xml = read_header_xml(hf, path)
+    if header_xml is not None:
         try:
-            header = parse_ismrmrd_header(hf["ismrmrd_header"][()])
+            header = parse_ismrmrd_header(header_xml)
         except KspaceKitError as err:
             raise KspaceKitError(err.message, path) from None
 
     masks = _read_masks(path, hf, kspace_keys, width)
     attrs = {key: _python_value(value) for key, value in hf.attrs.items()}
+    _check_numeric_attrs(path, attrs, width)
 
     if target_hw is not None:
         target_size = target_hw
@@ -257,8 +305,8 @@ def _read_slices(
             kspace = np.asarray(hf[kspace_key][start:stop], dtype=np.complex64)
             if info.target_key is not None:
                 target = np.asarray(hf[info.target_key][start:stop], dtype=np.float32)
-    except OSError as err:
-        message = f"cannot read slices {start}:{stop}, truncated or corrupt ({err})"
+    except HDF5_READ_ERRORS as err:
+        message = describe_read_error(err).replace("cannot read HDF5 file", f"cannot read slices {start}:{stop}")
         raise KspaceKitError(message, info.path) from None
     finite = np.isfinite(kspace).reshape(stop - start, -1).all(axis=1)
     if not finite.all():

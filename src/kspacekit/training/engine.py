@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from kspacekit.data import SliceDataset, VolumeInfo
-from kspacekit.errors import KspaceKitError
+from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.losses import reconstruction_loss
 from kspacekit.models import build_discriminator, build_model, model_config
 from kspacekit.models.gan import discriminator_loss, generator_adversarial_loss
@@ -135,8 +135,8 @@ def _target_max(info: VolumeInfo) -> float:
     try:
         with h5py.File(info.path, "r") as hf:
             return float(np.max(hf[info.target_key]))
-    except OSError as err:
-        raise KspaceKitError(f"cannot read '{info.target_key}', truncated or corrupt ({err})", info.path) from None
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err), info.path) from None
 
 
 class Trainer:
