@@ -1,8 +1,8 @@
 """Iterative solvers, batched over the first dimension (one independent problem per slice).
 
 * :func:`conjugate_gradient` for Hermitian positive (semi-)definite systems (CG-SENSE, SPIRiT);
-* :func:`power_iteration` for the largest eigenvalue of a normal operator (FISTA's step size);
-* :func:`fista` for min f(x) + g(x) with f smooth and g having a cheap proximal operator.
+* :func:`primal_dual` for min f(x) + g(K x) + h(x), f smooth, g and h with cheap proximal
+  operators (TV and L1-wavelet compressed sensing).
 
 Operators are plain callables on tensors; each slice stops contributing updates once it has
 converged, and the loop ends when every slice has (or at ``iterations``).
@@ -58,56 +58,6 @@ def conjugate_gradient(
     return x
 
 
-def power_iteration(normal: LinearMap, like: Tensor, iterations: int = 30) -> Tensor:
-    """Largest eigenvalue (B,) of a Hermitian positive semi-definite operator on tensors like ``like``.
-
-    Starts from a fixed pseudo-random vector so results are reproducible.
-    """
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
-    eigenvalue = torch.zeros(like.shape[0], device=like.device)
-    for _ in range(iterations):
-        x = x / _batch_view(_norm(x).clamp_min(1e-30), x)
-        applied = normal(x)
-        eigenvalue = dot(x, applied).real
-        x = applied
-    return eigenvalue
-
-
-def fista(
-    gradient: LinearMap,
-    prox: Callable[[Tensor, float | Tensor], Tensor],
-    x0: Tensor,
-    step: Tensor,
-    iterations: int = 100,
-    tol: float = 1e-4,
-) -> Tensor:
-    """FISTA (Beck & Teboulle 2009) with adaptive restart: min f(x) + g(x).
-
-    ``gradient(x)`` = grad f(x); ``prox(v, t)`` = prox of t*g at v, with t a per-slice step
-    broadcast like ``v``; ``step`` (B,) <= 1 / Lipschitz(grad f). A slice's momentum restarts
-    whenever the step opposes the extrapolation (O'Donoghue & Candes 2015), which removes
-    FISTA's oscillations. Stops when every slice's relative change
-    ||x_k - x_{k-1}|| / ||x_k|| is below ``tol``.
-    """
-    steps = _batch_view(step, x0)
-    x = x0
-    extrapolated = x0
-    momentum = torch.ones(x0.shape[0], device=x0.device)
-    for _ in range(iterations):
-        x_next = prox(extrapolated - steps * gradient(extrapolated), steps)
-        update = x_next - x
-        change = _norm(update) / _norm(x_next).clamp_min(1e-30)
-        restart = dot(extrapolated - x_next, update).real > 0
-        momentum = torch.where(restart, torch.ones_like(momentum), momentum)
-        next_momentum = (1 + torch.sqrt(1 + 4 * momentum**2)) / 2
-        extrapolated = x_next + _batch_view((momentum - 1) / next_momentum, x0) * update
-        x, momentum = x_next, next_momentum
-        if bool((change < tol).all()):
-            break
-    return x
-
-
 def primal_dual(
     gradient: LinearMap,
     lipschitz: Tensor,
@@ -119,25 +69,40 @@ def primal_dual(
     dual0: Tensor,
     iterations: int = 100,
     tol: float = 1e-4,
+    primal_prox: Callable[[Tensor, Tensor], Tensor] | None = None,
+    balance: float = 0.2,
 ) -> Tensor:
-    """Condat-Vu primal-dual splitting: min f(x) + g(K x), f smooth, g with a cheap conjugate prox.
+    """Condat-Vu primal-dual splitting: min f(x) + g(K x) [+ h(x)], f smooth, g with a cheap conjugate prox.
 
     ``gradient`` = grad f with Lipschitz constant ``lipschitz`` (B,); ``linear``/``adjoint``
     = K, K^H with ||K||^2 <= ``linear_norm_sq``; ``dual_prox(q)`` = prox of sigma g* (for a
-    norm g, the projection onto its dual ball, independent of sigma). Steps tau = 1 / L and
-    sigma = L / (2 ||K||^2) satisfy the convergence condition 1/tau - sigma ||K||^2 >= L/2.
-    One gradient, one K and one K^H per iteration; stops like :func:`fista`.
+    norm g, the projection onto its dual ball, independent of sigma). Steps
+    sigma = balance * L / (2 ||K||^2) and tau = 2 / ((1 + balance) L) meet the convergence
+    condition 1/tau - sigma ||K||^2 >= L/2 with equality for any ``balance`` > 0. A small
+    balance (a short dual step, a primal step near 2 / L) suits TV, whose dual lives in a ball
+    of radius lam, far below the image gradients: 100 iterations of ``tv`` on the real brain at
+    4x reach 30.25 dB with 0.2, 29.74 dB with 1 (BENCHMARKS.md).
+    One gradient, one K and one K^H per iteration; stops when every slice's relative change
+    ||x_k - x_{k-1}|| / ||x_k|| is below ``tol`` (a slice that has converged stops changing, so
+    a batch gives each slice the result it gets alone). ``primal_prox(v, tau)``, the prox of
+    tau * h, adds a third term h with a cheap prox (Condat 2013, same step rule).
     """
-    tau = _batch_view(1.0 / lipschitz, x0)
-    sigma = _batch_view(lipschitz / (2 * linear_norm_sq), dual0)
+    tau = _batch_view(2.0 / ((1 + balance) * lipschitz), x0)
+    sigma = _batch_view(balance * lipschitz / (2 * linear_norm_sq), dual0)
     x, dual = x0, dual0
+    done = torch.zeros(x0.shape[0], dtype=torch.bool, device=x0.device)
     for iteration in range(iterations):
         x_next = x - tau * (gradient(x) + adjoint(dual))
-        dual = dual_prox(dual + sigma * linear(2 * x_next - x))
+        if primal_prox is not None:
+            x_next = primal_prox(x_next, tau)
+        dual_next = dual_prox(dual + sigma * linear(2 * x_next - x))
         change = _norm(x_next - x) / _norm(x_next).clamp_min(1e-30)
-        x = x_next
+        x = torch.where(_batch_view(done, x), x, x_next)  # a converged slice stays as it was
+        dual = torch.where(_batch_view(done, dual), dual, dual_next)
         # Not on the first step: from x0 = A^H y with a zero dual, single-coil data has a zero
         # gradient, so x does not move until the dual has; stopping there would return x0.
-        if iteration > 0 and bool((change < tol).all()):
-            break
+        if iteration > 0:
+            done |= change < tol
+            if bool(done.all()):
+                break
     return x

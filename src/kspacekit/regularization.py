@@ -28,8 +28,8 @@ OUTER_FRACTION = 0.1
 """Fraction of the sampled k-space locations, the farthest from the centre, used for sigma."""
 
 FACTORS: dict[str, tuple[float, float]] = {
-    "tv": (1.0, 0.002),
-    "wavelet": (1.0, 0.002),
+    "tv": (0.3, 0.003),
+    "wavelet": (0.25, 0.001),
     "sense": (1.0, 0.002),
 }
 """(noise_factor, scale_factor) per regulariser; see the module docstring."""

@@ -7,13 +7,15 @@ is automatic (:func:`kspacekit.regularization.auto_tikhonov`) unless ``lam`` is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from kspacekit.coils import estimate_maps
+from kspacekit.errors import KspaceKitError
 from kspacekit.fft import crop_or_pad, fft2c, ifft2c, rss
 from kspacekit.linalg import conjugate_gradient
 from kspacekit.methods.base import ReconMeta, ReconstructionMethod, register
@@ -53,9 +55,38 @@ def magnitude_output(
     return crop_or_pad(magnitude, meta.target_size).float().nan_to_num(0.0, 0.0, 0.0)
 
 
+class SenseModelMethod(ReconstructionMethod):
+    """Options shared by the methods that solve the SENSE model (sense, tv, wavelet).
+
+    ``lam``: regularisation weight (None: automatic); ``iterations``/``tol``: solver limits
+    (class defaults when None); ``maps``: coil-map estimator (:func:`kspacekit.coils.estimate_maps`);
+    ``data_consistent``: see :func:`magnitude_output`.
+    """
+
+    default_iterations: ClassVar[int]
+    default_tol: ClassVar[float]
+    default_maps: ClassVar[str]
+
+    def __init__(
+        self,
+        lam: float | None = None,
+        iterations: int | None = None,
+        tol: float | None = None,
+        maps: str | None = None,
+        data_consistent: bool = True,
+    ) -> None:
+        self.lam = check_lambda(lam)
+        self.iterations = self.default_iterations if iterations is None else int(iterations)
+        self.tol = self.default_tol if tol is None else float(tol)
+        if self.iterations < 1 or not self.tol >= 0:
+            raise KspaceKitError(f"iterations must be >= 1 and tol >= 0, got {self.iterations} and {self.tol}")
+        self.maps = self.default_maps if maps is None else maps
+        self.data_consistent = data_consistent
+
+
 @register("sense")
-class Sense(ReconstructionMethod):
-    """CG-SENSE with Tikhonov regularisation. Options: lam, iterations, tol, maps.
+class Sense(SenseModelMethod):
+    """CG-SENSE with Tikhonov regularisation. Options: lam, iterations, tol, maps, data_consistent.
 
     ESPIRiT maps by default: unlike the sparsity-regularised methods, plain SENSE has nothing
     to suppress the noise that the RSS-normalised low-resolution maps amplify outside the
@@ -63,19 +94,9 @@ class Sense(ReconstructionMethod):
     maps, below zero-filled's 22.0 dB; 26.6 dB with ESPIRiT).
     """
 
-    def __init__(
-        self,
-        lam: float | None = None,
-        iterations: int = 30,
-        tol: float = 1e-5,
-        maps: str = "espirit",
-        data_consistent: bool = True,
-    ) -> None:
-        self.lam = check_lambda(lam)
-        self.iterations = iterations
-        self.tol = tol
-        self.maps = maps
-        self.data_consistent = data_consistent
+    default_iterations = 30
+    default_tol = 1e-5
+    default_maps = "espirit"
 
     def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
         problem = sense_problem(kspace, mask, self.maps)
