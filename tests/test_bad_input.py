@@ -3,9 +3,12 @@
 The matrix of issue #7: each kind of broken input file (missing, a folder where a file belongs,
 not HDF5, truncated, no k-space, wrong rank, real-valued, NaN/Inf, all-zero, mask of the wrong
 length) and each bad option (acceleration < 1, centre fraction outside (0, 1), unknown method or
-model, an output that cannot be created) is fed to every command that takes it. Commands run in
-this process through the real entry point (fast); a few run in a subprocess to prove the user
-sees no traceback.
+model, an option the method does not take, an output that cannot be created) is fed to every
+command that takes it. Also: a folder holding bad files among good ones (reconstruct writes the
+good ones and exits 1; benchmark and train refuse the folder), and output names derived from
+input names that would leave the output folder. Commands run in this process through the real
+entry point (fast); tests/test_reconstruct.py runs some in a subprocess to prove the user sees no
+traceback.
 """
 
 from __future__ import annotations
@@ -438,3 +441,103 @@ def test_all_zero_image_exports_as_black(fmt, tmp_path, monkeypatch, capsys):
         from PIL import Image
 
         assert all(np.asarray(Image.open(p)).max() == 0 for p in out.iterdir())
+
+
+# ---- method options -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "method", "option"), [
+    ("reconstruct", "zero-filled", ["--lam", "0.1"]),
+    ("reconstruct", "zero-filled", ["--iterations", "3"]),
+    ("reconstruct", "tv", ["--checkpoint", "weights.pt"]),
+    ("reconstruct", "wavelet", ["--checkpoint", "weights.pt"]),  # its options pass through **kwargs
+    ("reconstruct", "unet", ["--lam", "0.1"]),
+    ("benchmark", "sense", ["--checkpoint", "sense=weights.pt"]),
+])
+def test_option_the_method_does_not_take(command, method, option, good_file, tmp_path, monkeypatch, capsys):
+    """An option the method has no use for is refused before any work (not a TypeError traceback)."""
+    out = tmp_path / "out"
+    args = KSPACE_COMMANDS[command](good_file, out)
+    if command == "reconstruct":
+        args += ["--method", method]
+    else:
+        args[args.index("--methods") + 1] = f"zero-filled,{method}"
+    code, _, err = run_main([*args, *option], monkeypatch, capsys)
+    name = option[0].removeprefix("--")
+    assert_one_line_error(code, err, f"method '{method}' does not take {name}")
+    assert_nothing_written(out)
+
+
+# ---- a folder with bad files among good ones ------------------------------------------------
+
+FOLDER_BAD_CASES = ["not_hdf5", "truncated_data", "no_kspace", "nan"]
+
+
+@pytest.fixture
+def mixed_folder(kspace_cases, tmp_path) -> Path:
+    """Two good volumes and one link to each bad kind of file in FOLDER_BAD_CASES."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("good_a.h5", "good_b.h5"):
+        write_train_file(folder / name, slices=SLICES, coils=COILS, height=HEIGHT, width=WIDTH)
+    for case in FOLDER_BAD_CASES:
+        (folder / kspace_cases[case][0].name).symlink_to(kspace_cases[case][0])
+    return folder
+
+
+def test_reconstruct_folder_processes_the_good_files_and_reports_the_bad(mixed_folder, kspace_cases, tmp_path,
+                                                                          monkeypatch, capsys):
+    """Exit 1: every good volume written, every bad one named on its own "failed:" line with its
+    problem, no output (not even a partial one) for the bad ones."""
+    out = tmp_path / "out"
+    code, _, err = run_main(reconstruct_args(mixed_folder, out), monkeypatch, capsys)
+    assert code == 1 and "Traceback" not in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["good_a.h5", "good_b.h5"]
+    failed = [line for line in err.splitlines() if line.startswith("kspacekit: failed: ")]
+    assert len(failed) == len(FOLDER_BAD_CASES), err
+    for case in FOLDER_BAD_CASES:
+        path, problem = kspace_cases[case]
+        assert any(path.name in line and re.search(problem, line) for line in failed), (case, err)
+    assert re.search(r"wrote 2 of 6 volumes", err), err
+
+
+@pytest.mark.parametrize("command", ["benchmark", "train"])
+def test_folder_with_a_bad_file_stops_benchmark_and_train(command, mixed_folder, tmp_path, monkeypatch, capsys):
+    """Benchmark scores and training runs over a silently shrunken dataset would mislead, so these
+    two inspect every file first and stop at the first bad one: exit 2, the file named, no output."""
+    out = tmp_path / "out"
+    args = KSPACE_COMMANDS[command](mixed_folder, out)
+    code, _, err = run_main(args, monkeypatch, capsys)
+    bad_names = "|".join(re.escape(p.name) for p in mixed_folder.iterdir() if not p.name.startswith("good"))
+    assert_one_line_error(code, err, bad_names)
+    assert_nothing_written(out)
+
+
+# ---- output names derived from input names --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../escaped.h5", "/tmp/escaped.h5", "sub/escaped.h5", "..", ".", ""])
+def test_output_names_cannot_leave_the_output_folder(name, tmp_path):
+    from kspacekit.errors import KspaceKitError
+    from kspacekit.outputs import output_path_for
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KspaceKitError, match="unsafe output name"):
+        output_path_for(out, name)
+    with pytest.raises(KspaceKitError, match="unsafe output name"):
+        write_submission(out, name, np.ones((1, 8, 8), np.float32))
+    assert not list(tmp_path.rglob("escaped.h5"))
+
+
+def test_output_name_that_is_a_link_out_of_the_folder_is_refused(good_file, tmp_path, monkeypatch, capsys):
+    """A link planted in the output folder under an input's name must not redirect the write,
+    even with --overwrite: the file it points to stays as it was."""
+    outside = tmp_path / "precious.h5"
+    outside.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / good_file.name).symlink_to(outside)
+    code, _, err = run_main([*reconstruct_args(good_file, out), "--overwrite"], monkeypatch, capsys)
+    assert_one_line_error(code, err, "unsafe output name", re.escape(good_file.name))
+    assert outside.read_text() == "keep me"

@@ -7,6 +7,7 @@ this interface, so they treat every method alike.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,7 +88,32 @@ def available_methods() -> list[str]:
 
 
 def create_method(name: str, **options: object) -> ReconstructionMethod:
-    """Instantiate a registered method with its options (e.g. ``lam=0.01``)."""
+    """Instantiate a registered method with its options (e.g. ``lam=0.01``); an unknown name or
+    an option the method does not take is a :class:`KspaceKitError` (checked against the
+    constructor's signature, so a TypeError raised inside a constructor is never mistaken for one)."""
     if name not in _REGISTRY:
         raise KspaceKitError(f"unknown method {name!r}; choose from {', '.join(available_methods())}")
-    return _REGISTRY[name](**options)
+    factory = _REGISTRY[name]
+    accepted = _option_names(factory)
+    unexpected = [key for key in options if key not in accepted]
+    if unexpected:
+        takes = ", ".join(accepted) if accepted else "no options"
+        raise KspaceKitError(f"method {name!r} does not take {', '.join(unexpected)} (it takes {takes})")
+    return factory(**options)
+
+
+def _option_names(factory: Callable[..., ReconstructionMethod]) -> list[str]:
+    """The keyword options a method's constructor takes, following ``**kwargs`` up the class
+    hierarchy (e.g. wavelet passes its own on to the compressed-sensing base; object takes none)."""
+    names: list[str] = []
+    if isinstance(factory, type):
+        owners = [c for c in factory.__mro__ if "__init__" in vars(c) and c is not object]
+    else:
+        owners = [factory]
+    for owner in owners:
+        parameters = inspect.signature(owner.__init__ if isinstance(owner, type) else owner).parameters
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        names += [n for n, p in parameters.items() if p.kind in kinds and n != "self" and n not in names]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            break
+    return names
