@@ -3,8 +3,8 @@ HDF5 with wrong dtypes, shapes and attributes. Reading may succeed or raise Kspa
 one-line error the CLI reports); any other exception, or a read that hangs, fails the test.
 
 Covered: kspacekit.data (inspect_volume, read_slice, iter_volume_batches, SliceDataset), the
-image reader of export/show, the ISMRMRD and MATLAB v7.3 readers of convert, and
-`kspacekit reconstruct` / `kspacekit show` in this process.
+image reader of export/show, the ISMRMRD and MATLAB v7.3 readers of convert, evaluate's reader,
+and `kspacekit reconstruct` / `kspacekit show` in this process.
 """
 
 from __future__ import annotations
@@ -22,8 +22,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run_main, synthetic_kspace
-from kspacekit.data import SliceDataset, inspect_volume, iter_volume_batches, read_slice, write_volume
+from kspacekit.data import (
+    SliceDataset,
+    inspect_volume,
+    iter_volume_batches,
+    read_slice,
+    write_submission,
+    write_volume,
+)
 from kspacekit.errors import KspaceKitError
+from kspacekit.evaluate import evaluate_folders
 from kspacekit.export import read_image_volume
 from kspacekit.rawio import read_raw
 
@@ -189,6 +197,36 @@ def test_attributes_of_a_valid_file(attrs, real_file, scratch):
     with h5py.File(scratch, "a") as f:
         f.attrs.update(attrs)
     read_everything(scratch)
+
+
+@pytest.fixture(scope="module")
+def evaluation_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, bytes]:
+    """A folder for evaluate's targets/ and predictions/, and the bytes of a good target and prediction."""
+    root = tmp_path_factory.mktemp("evaluate")
+    image = np.random.default_rng(0).random((2, 16, 16)).astype(np.float32) + 0.1
+    target = write_volume(root / "target.h5", synthetic_kspace(2, 1, 16, 16)[:, 0], target=image,
+                          target_key="reconstruction_rss")
+    prediction = write_submission(root, "prediction.h5", 0.9 * image)
+    return root, target.read_bytes(), prediction.read_bytes()
+
+
+@settings(FUZZ, max_examples=60)
+@given(damaged=st.sampled_from(["target", "prediction"]),
+       flips=st.lists(st.integers(0, 2**31), min_size=1, max_size=4), start=st.integers(0, 1000))
+def test_evaluate_with_a_bit_flipped_file(damaged, flips, start, evaluation_pair):
+    """evaluate's own reader (targets stop the run, predictions are reported): success or KspaceKitError."""
+    root, target, prediction = evaluation_pair
+    data = bytearray(target if damaged == "target" else prediction)
+    for flip in flips:
+        data[(start + flip % 2048) % len(data)] ^= 1 << (flip % 8)
+    for role, good in (("target", target), ("prediction", prediction)):
+        (root / f"{role}s").mkdir(exist_ok=True)
+        (root / f"{role}s" / "volume.h5").write_bytes(bytes(data) if role == damaged else good)
+    with time_limit(SECONDS_PER_FILE), np.errstate(all="ignore"):  # garbage predictions may overflow
+        try:
+            evaluate_folders(root / "targets", root / "predictions")
+        except KspaceKitError as err:
+            assert "\n" not in str(err) and "volume.h5" in str(err), str(err)
 
 
 @settings(FUZZ, max_examples=12)

@@ -30,7 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from kspacekit.errors import KspaceKitError
+from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.metrics import SSIM_WINDOW, centre_crop, evaluation_crop, volume_metrics
 
 TARGET_KEYS = {"multicoil": "reconstruction_rss", "singlecoil": "reconstruction_esc"}
@@ -218,7 +218,7 @@ def _read_pair(
                 return None
             target = _read_target(target_path, target_file, target_key)
             target_acceleration = target_file.attrs.get("acceleration")
-    except OSError as err:
+    except HDF5_READ_ERRORS as err:
         raise KspaceKitError(_read_problem("target", err), target_path) from None
     target = evaluation_crop(target, full_image)
     if min(target.shape[1:]) < SSIM_WINDOW:
@@ -237,7 +237,7 @@ def _read_pair(
             prediction = _read_prediction(prediction_file, target.shape)
     except _Unscorable as problem:
         return BadPrediction(target_path.name, target_acquisition, acceleration, str(problem))
-    except OSError as err:
+    except HDF5_READ_ERRORS as err:
         return BadPrediction(target_path.name, target_acquisition, acceleration, _read_problem("prediction", err))
     return _Pair(target_path.name, target_acquisition, acceleration, target, prediction, data_range)
 
@@ -253,10 +253,10 @@ def _check_folder(folder: Path, role: str) -> None:
         raise KspaceKitError(f"{role} must be a folder", folder)
 
 
-def _read_problem(role: str, err: OSError) -> str:
+def _read_problem(role: str, err: Exception) -> str:
     if isinstance(err, FileNotFoundError):
         return f"{role} file not found"
-    return f"cannot read {role}: not an HDF5 file, or truncated ({err})"
+    return describe_read_error(err).replace("cannot read HDF5 file", f"cannot read {role}: not an HDF5 file, or")
 
 
 def _read_target(path: Path, target_file: h5py.File, key: str) -> np.ndarray:
