@@ -1,17 +1,16 @@
 """Train the weights kspacekit ships (``src/kspacekit/weights/<model>_4x_8x.pt``) and their model card.
 
-The one documented command (after simulating training data from a real magnitude brain volume):
+The one documented command (simulate the training data, then train and write the weights):
 
-    .venv/bin/kspacekit simulate --source ../shared/data/images/colin27_ch2better.nii.gz \\
-        --orientation axial --orientation coronal --orientation sagittal --split 0.67 0.33 0 --shape 192 192 \\
-        --output sim_data
-    .venv/bin/python benchmarks/train_shipped.py sim_data
+    sh benchmarks/simulate_training_data.sh sim_data && .venv/bin/python benchmarks/train_shipped.py sim_data
 
-Training and validation come from the Colin27 brain only (axial + sagittal stacks to train, the
-coronal stack to validate): the ICBM152 template that ``kspacekit demo`` simulates from and the
-real k-space in ``../shared/data/kspace`` stay unseen, so both are held-out tests.
+Training data: the Colin27 brain simulated with eight different coil arrays (2 to 16 coils),
+noise levels and matrix sizes, plus small real images of other contrasts; validation: Colin27's
+coronal stack (see benchmarks/simulate_training_data.sh). The ICBM152 template that
+``kspacekit demo`` simulates from and the real k-space in ``../shared/data/kspace`` stay unseen,
+so both are held-out tests.
 
-``sim_data`` is a ``kspacekit simulate`` output folder (``multicoil_train/``, ``multicoil_val/``).
+``sim_data`` holds ``multicoil_train/`` and ``multicoil_val/`` (as the script above writes them).
 For each model (``unet``, ``varnet``) this trains one network on both accelerations at once (a
 4x or 8x mask drawn per slice, as fastMRI's ``MaskFunc`` with two pairs does), keeps the
 checkpoint with the best validation SSIM, strips it to the weights (no optimizer state) and writes
@@ -38,12 +37,12 @@ from kspacekit.training.engine import train
 
 MAX_BYTES = 10 * 1024 * 1024
 SHIPPED = {
-    "unet": {"model_options": {"chans": 16, "num_pool_layers": 4}, "loss": "l1", "lr": 1e-3, "epochs": 3},
+    "unet": {"model_options": {"chans": 16, "num_pool_layers": 4}, "loss": "l1", "lr": 1e-3, "epochs": 8},
     "varnet": {
-        "model_options": {"num_cascades": 6, "chans": 8, "pools": 3, "sens_chans": 4, "sens_pools": 3},
+        "model_options": {"num_cascades": 6, "chans": 10, "pools": 3, "sens_chans": 6, "sens_pools": 3},
         "loss": "ssim",
-        "lr": 5e-4,
-        "epochs": 1,
+        "lr": 1e-3,
+        "epochs": 2,
     },
 }
 CENTER_FRACTIONS = {4: 0.08, 8: 0.04}  # fastMRI's pairs
@@ -188,7 +187,7 @@ def main() -> None:
         out_name = name + "".join(f"_{acc}x" for acc in accelerations) + ".pt"
         ship(run_dir, args.out / out_name, accelerations, (time.monotonic() - started) / 60)
 
-    command = f".venv/bin/python benchmarks/train_shipped.py {args.data}"
+    command = f"sh benchmarks/simulate_training_data.sh {args.data} && .venv/bin/python benchmarks/train_shipped.py {args.data}"
     card = model_card(shipped_entries(args.out), describe_data(train_dir), describe_data(val_dir), command)
     with atomic_path(args.out / "MODEL_CARD.md", overwrite=True) as tmp:
         tmp.write_text(card)
