@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
-from kspacekit.fft import ifft2c, rss  # noqa: E402
+from kspacekit.fft import fft2c, ifft2c, rss  # noqa: E402
 from kspacekit.masks import make_mask  # noqa: E402
 from kspacekit.methods import ReconMeta, create_method  # noqa: E402
 from kspacekit.metrics import psnr, ssim  # noqa: E402
