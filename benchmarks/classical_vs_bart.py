@@ -124,6 +124,7 @@ def compare(seeds: int, with_bart: bool) -> None:
     seconds: dict[str, list[tuple[str, float]]] = {m: [] for m in [*names, "bart ecalib"]}
     folder = Path(tempfile.mkdtemp(prefix="kspacekit_bart_"))
     torch.set_num_threads(2)
+    load_before = os.getloadavg()
     try:
         with Progress() as progress:
             task = progress.add_task("reconstructing", total=len(slices) * len(SETTINGS) * seeds)
@@ -155,6 +156,9 @@ def compare(seeds: int, with_bart: bool) -> None:
     if with_bart:
         print_checks(scores, slices)
     print_times(seconds)
+    print(f"\ntorch threads {torch.get_num_threads()}, BART OMP_NUM_THREADS=2, {os.cpu_count()} CPUs; load average "
+          f"(1, 5, 15 min) before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+          f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def mean_std(values: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +202,7 @@ def print_times(seconds: dict[str, list[tuple[str, float]]]) -> None:
         if not brain:
             continue
         per_iteration = name in ITERATIVE or name in BART_NAMES.values()
-        extra = f"  ({np.median(brain) * 10:.1f} ms per iteration)" if per_iteration else ""
+        extra = f"  ({np.median(brain) * 10:.1f} ms per iteration, the total / 100)" if per_iteration else ""
         print(f"  {name:18s} {np.median(brain):6.2f}{extra}")
 
 

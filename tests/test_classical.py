@@ -365,12 +365,15 @@ def quality(kspace: torch.Tensor, method: str, acceleration: int, centre: float,
 
 # BART pics -R W / -R T at 4x, the better of the two, with its best lambda per image (best PSNR
 # and best SSIM each over the grid of benchmarks/classical_vs_bart.py), mean over mask seeds 0 and 1.
-BART_BEST_4X = {"brain": (30.03, 0.735), "brain transposed": (31.71, 0.767), "twix": (22.79, 0.555)}
+BART_BEST_4X = {"brain transposed": (31.71, 0.767), "twix": (22.79, 0.555)}
 
 
 @needs_data
-@pytest.mark.parametrize("name", ["brain", "brain transposed", "twix"])
+@pytest.mark.parametrize("name", ["brain transposed", "twix"])
 def test_real_data_4x_matches_bart_best(name):
+    """The issue's 4x bar on mask seeds 0 and 1. The brain in its file orientation is left out: over
+    6 seeds kspacekit's PSNR is 0.06 dB below BART's best lambda (29.72 vs 29.78 dB, BENCHMARKS.md),
+    though it leads on these two seeds (30.26 vs 30.03 dB)."""
     kspace = real_slices()[name]
     best = max((quality(kspace, m, 4, 0.08, range(2)) for m in ("tv", "wavelet")), key=lambda s: s[0])
     bart_psnr, bart_ssim = BART_BEST_4X[name]
