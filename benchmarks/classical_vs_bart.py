@@ -13,8 +13,8 @@ default) that is smaller than the number of centre lines and that ecalib accepts
 ``pics -S -i 100`` with ``-R W:3:0:lam`` and ``-R T:3:0:lam``, lam chosen per image from a grid
 against the target, best PSNR and best SSIM each over the grid (BART's best case, which
 kspacekit does not get). Prints mean ± std over
-seeds, the issue's pass/fail checks, then seconds per slice and per iteration (100 iterations,
-two threads for both tools, OMP_WAIT_POLICY=PASSIVE for both).
+seeds, the issue's pass/fail checks, then seconds per slice and per iteration (100 iterations)
+on one brain slice with one and with two threads for both tools (OMP_WAIT_POLICY=PASSIVE).
 
     .venv/bin/python benchmarks/classical_vs_bart.py [--seeds 6] [--no-bart]
     .venv/bin/python benchmarks/classical_vs_bart.py --tune   # the simulated lambda tuning
@@ -80,10 +80,10 @@ def read_cfl(base: Path) -> np.ndarray:
     return np.fromfile(base.with_suffix(".cfl"), dtype=np.complex64).reshape(dims, order="F")
 
 
-def bart(*args: str) -> float:
-    """Run one bart command quietly (two OpenMP threads); return its wall time."""
+def bart(*args: str, threads: int = 2) -> float:
+    """Run one bart command quietly with ``threads`` OpenMP threads; return its wall time."""
     start = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
     subprocess.run(["bart", *args], check=True, capture_output=True, env=env)
     return time.perf_counter() - start
 
@@ -99,17 +99,22 @@ def ecalib(folder: Path, num_low: int) -> float:
     raise RuntimeError(f"bart ecalib failed for every kernel size with {num_low} centre lines")
 
 
-def bart_recons(kspace: np.ndarray, num_low: int, folder: Path) -> tuple[dict[str, list[tuple[np.ndarray, float]]], float]:
-    """BART magnitude images and pics times for every lambda of the grid, per regulariser; ecalib time."""
+def pics(folder: Path, reg: str, lam: float, threads: int = 2) -> float:
+    """``bart pics`` (100 iterations) of folder/ksp with folder/maps into folder/out; its wall time."""
+    return bart("pics", "-S", "-i", "100", "-R", f"{reg}:3:0:{lam}",
+                str(folder / "ksp"), str(folder / "maps"), str(folder / "out"), threads=threads)
+
+
+def bart_recons(kspace: np.ndarray, num_low: int, folder: Path) -> dict[str, list[np.ndarray]]:
+    """BART magnitude images for every lambda of the grid, per regulariser."""
     write_cfl(folder / "ksp", np.moveaxis(kspace, 0, -1)[:, :, None, :])  # (H, W, 1, C)
-    ecalib_time = ecalib(folder, num_low)
-    results: dict[str, list[tuple[np.ndarray, float]]] = {"W": [], "T": []}
+    ecalib(folder, num_low)
+    results: dict[str, list[np.ndarray]] = {"W": [], "T": []}
     for reg, runs in results.items():
         for lam in BART_LAMBDAS:
-            seconds = bart("pics", "-S", "-i", "100", "-R", f"{reg}:3:0:{lam}",
-                           str(folder / "ksp"), str(folder / "maps"), str(folder / "out"))
-            runs.append((np.abs(read_cfl(folder / "out")).reshape(kspace.shape[-2:]), seconds))
-    return results, ecalib_time
+            pics(folder, reg, lam)
+            runs.append(np.abs(read_cfl(folder / "out")).reshape(kspace.shape[-2:]))
+    return results
 
 
 # --- the comparison -----------------------------------------------------------------------------
@@ -121,10 +126,8 @@ def compare(seeds: int, with_bart: bool) -> None:
     scores: dict[tuple[str, int, str], list[tuple[float, float]]] = {
         (s, a, m): [] for s in slices for a, _ in SETTINGS for m in names
     }
-    seconds: dict[str, list[tuple[str, float]]] = {m: [] for m in [*names, "bart ecalib"]}
     folder = Path(tempfile.mkdtemp(prefix="kspacekit_bart_"))
     torch.set_num_threads(2)
-    load_before = os.getloadavg()
     try:
         with Progress() as progress:
             task = progress.add_task("reconstructing", total=len(slices) * len(SETTINGS) * seeds)
@@ -136,29 +139,21 @@ def compare(seeds: int, with_bart: bool) -> None:
                         kspace = full * mask
                         meta = ReconMeta(tuple(target.shape[-2:]), num_low, float(acceleration))
                         for method in METHODS:
-                            start = time.perf_counter()
                             image = create_method(method, **ITERATIVE.get(method, {}))(kspace, mask, meta)
-                            seconds[method].append((slice_name, time.perf_counter() - start))
                             scores[slice_name, acceleration, method].append((psnr(target, image), ssim(target, image)))
                         if with_bart:
-                            runs_by_reg, ecalib_time = bart_recons(kspace[0].numpy(), num_low, folder)
-                            seconds["bart ecalib"].append((slice_name, ecalib_time))
-                            for reg, runs in runs_by_reg.items():
+                            for reg, runs in bart_recons(kspace[0].numpy(), num_low, folder).items():
                                 quality = [(psnr(target, torch.from_numpy(img)[None]), ssim(target, torch.from_numpy(img)[None]))
-                                           for img, _ in runs]
+                                           for img in runs]
                                 # best PSNR and best SSIM over the grid, each on its own: BART's best case
                                 scores[slice_name, acceleration, BART_NAMES[reg]].append(tuple(np.max(quality, axis=0)))
-                                seconds[BART_NAMES[reg]].extend((slice_name, t) for _, t in runs)
                         progress.advance(task)
+        print_table(scores, slices, names, seeds)
+        if with_bart:
+            print_checks(scores, slices)
+        speed(slices["brain"], folder, with_bart)
     finally:
         shutil.rmtree(folder)
-    print_table(scores, slices, names, seeds)
-    if with_bart:
-        print_checks(scores, slices)
-    print_times(seconds)
-    print(f"\ntorch threads {torch.get_num_threads()}, BART OMP_NUM_THREADS=2, {os.cpu_count()} CPUs; load average "
-          f"(1, 5, 15 min) before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
-          f"after {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def mean_std(values: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -194,16 +189,42 @@ def print_checks(scores: dict, slices: dict) -> None:
               f"SSIM {best8[1] - zero8[1]:+.3f} vs zero-filled: {'PASS' if ok8 else 'FAIL'}")
 
 
-def print_times(seconds: dict[str, list[tuple[str, float]]]) -> None:
-    print("\nWall time per 8-coil 230x180 brain slice, median (s), two threads; tv/wavelet/pics run 100 "
-          "iterations (kspacekit's time includes its coil maps; BART's pics excludes ecalib, listed apart)")
-    for name, runs in seconds.items():
-        brain = [s for slice_name, s in runs if slice_name.startswith("brain")]
-        if not brain:
-            continue
-        per_iteration = name in ITERATIVE or name in BART_NAMES.values()
-        extra = f"  ({np.median(brain) * 10:.1f} ms per iteration, the total / 100)" if per_iteration else ""
-        print(f"  {name:18s} {np.median(brain):6.2f}{extra}")
+SPEED_REPEATS = 3
+
+
+def speed(full: torch.Tensor, folder: Path, with_bart: bool) -> None:
+    """Wall time per slice of tv, wavelet and BART pics (100 iterations each) on one brain slice
+    (4x, seed 0), with 1 and 2 threads for both tools, alternating, median of SPEED_REPEATS."""
+    mask, num_low = make_mask("random", full.shape, 4, 0.08, seed=0)
+    kspace, meta = full * mask, ReconMeta(tuple(full.shape[-2:]), num_low, 4.0)
+    if with_bart:
+        write_cfl(folder / "ksp", np.moveaxis(kspace[0].numpy(), 0, -1)[:, :, None, :])
+    for method in ("tv", "wavelet"):  # warm-up: first calls pay one-off set-up costs
+        create_method(method, **ITERATIVE[method])(kspace, mask, meta)
+    load_before = os.getloadavg()
+    times: dict[tuple[str, int], list[float]] = {}
+    for _ in range(SPEED_REPEATS):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for method in ("tv", "wavelet"):
+                start = time.perf_counter()
+                create_method(method, **ITERATIVE[method])(kspace, mask, meta)
+                times.setdefault((f"kspacekit {method} (with its ESPIRiT maps)", threads), []).append(time.perf_counter() - start)
+            if with_bart:
+                times.setdefault(("bart ecalib", threads), []).append(
+                    bart("ecalib", "-m1", "-k", "6", str(folder / "ksp"), str(folder / "maps"), threads=threads))
+                for reg in BART_NAMES:
+                    times.setdefault((f"bart pics -R {reg} (maps not included)", threads), []).append(
+                        pics(folder, reg, 0.01, threads))
+    load_after = os.getloadavg()
+    print(f"\nSpeed: brain slice (8 coils, 230x180), 4x, 100 iterations, median of {SPEED_REPEATS} "
+          f"alternating runs; {os.cpu_count()} CPUs, load average (1/5/15 min) before "
+          f"{' '.join(f'{v:.2f}' for v in load_before)}, after {' '.join(f'{v:.2f}' for v in load_after)}\n")
+    print("| | 1 thread: s per slice (total / 100 in ms) | 2 threads |\n|---|---|---|")
+    for name in dict.fromkeys(name for name, _ in times):
+        medians = [float(np.median(times[name, n])) for n in (1, 2)]
+        cells = [f"{m:.2f}" if "ecalib" in name else f"{m:.2f} ({m * 10:.1f})" for m in medians]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 # --- lambda tuning on simulated data ------------------------------------------------------------
