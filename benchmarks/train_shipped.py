@@ -40,9 +40,9 @@ SHIPPED = {
     "unet": {"model_options": {"chans": 16, "num_pool_layers": 4}, "loss": "l1", "lr": 1e-3, "epochs": 8},
     "varnet": {
         "model_options": {"num_cascades": 6, "chans": 10, "pools": 3, "sens_chans": 6, "sens_pools": 3},
-        "loss": "l1",  # with two CPU epochs, L1 trained faster than SSIM (val SSIM 0.756 vs 0.729)
+        "loss": "l1",  # after two CPU epochs each, L1 had val SSIM 0.756, the SSIM loss 0.729
         "lr": 1e-3,
-        "epochs": 2,
+        "epochs": 6,
     },
 }
 CENTER_FRACTIONS = {4: 0.08, 8: 0.04}  # fastMRI's pairs
