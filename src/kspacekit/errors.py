@@ -10,10 +10,15 @@ flipped bit in a B-tree, a heap or an object header: RuntimeError, KeyError or V
 tests/test_fuzz_hdf5.py finds). Readers turn them into a :class:`KspaceKitError` naming the file."""
 
 
-def describe_read_error(err: Exception) -> str:
-    """One line for an h5py read failure: the kind of error and HDF5's first line."""
-    first = str(err).strip("'\"").splitlines()[0] if str(err) else ""
-    return f"cannot read HDF5 file, truncated or corrupt ({type(err).__name__}: {first})"
+def error_summary(err: Exception) -> str:
+    """The kind of an exception and the first line of its message, e.g. ``OSError: Unable to open file``."""
+    lines = str(err).strip("'\"").splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"
+
+
+def describe_read_error(err: Exception, subject: str = "HDF5 file") -> str:
+    """One line for an h5py read failure of ``subject``: the kind of error and HDF5's first line."""
+    return f"cannot read {subject}, truncated or corrupt ({error_summary(err)})"
 
 
 class KspaceKitError(Exception):

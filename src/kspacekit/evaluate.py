@@ -256,7 +256,7 @@ def _check_folder(folder: Path, role: str) -> None:
 def _read_problem(role: str, err: Exception) -> str:
     if isinstance(err, FileNotFoundError):
         return f"{role} file not found"
-    return describe_read_error(err).replace("cannot read HDF5 file", f"cannot read {role}: not an HDF5 file, or")
+    return describe_read_error(err, f"{role} (not an HDF5 file?)")
 
 
 def _read_target(path: Path, target_file: h5py.File, key: str) -> np.ndarray:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
+from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error, error_summary
 
 BART_COIL_DIM = 3
 BART_SLICE_DIM = 13
@@ -224,8 +224,7 @@ def _read_mat(path: Path, key: str | None) -> tuple[np.ndarray, Axes]:
         try:
             contents = scipy.io.loadmat(path)
         except corrupt as err:
-            first = str(err).splitlines()[0] if str(err) else ""
-            raise KspaceKitError(f"not a readable MATLAB file ({type(err).__name__}: {first})", path) from None
+            raise KspaceKitError(f"not a readable MATLAB file ({error_summary(err)})", path) from None
         arrays = {name: value for name, value in contents.items() if not name.startswith("__")}
     array = _pick_variable(arrays, key, path)
     return array, _matlab_order_axes(array.ndim)

@@ -306,8 +306,7 @@ def _read_slices(
             if info.target_key is not None:
                 target = np.asarray(hf[info.target_key][start:stop], dtype=np.float32)
     except HDF5_READ_ERRORS as err:
-        message = describe_read_error(err).replace("cannot read HDF5 file", f"cannot read slices {start}:{stop}")
-        raise KspaceKitError(message, info.path) from None
+        raise KspaceKitError(describe_read_error(err, f"slices {start}:{stop}"), info.path) from None
     finite = np.isfinite(kspace).reshape(stop - start, -1).all(axis=1)
     if not finite.all():
         bad = start + int(np.argmin(finite))

@@ -6,7 +6,7 @@ cycle spinning (a random circular shift of the wavelet grid per iteration, as BA
 against blocking); the TV share controls the low frequencies the wavelet term leaves free.
 Both are solved by the Condat-Vu primal-dual method (:func:`kspacekit.linalg.primal_dual`: one
 A^H A, one gradient and one divergence per iteration, the wavelet as a primal prox), batched
-over slices, with the step 1 / L, L = max_pixel sum_c |S_c|^2 >= ||A^H A|| (no power
+over slices, with steps set by L = max_pixel sum_c |S_c|^2 >= ||A^H A|| (no power
 iteration), and stop when every slice's relative change falls below ``tol`` or after
 ``iterations``. Coil maps come from the undersampled data's calibration region (ones for
 single-coil data); ``lam`` is automatic (:mod:`kspacekit.regularization`) unless given. The
