@@ -16,9 +16,27 @@ Thresholds ``t`` are floats or per-slice tensors broadcastable to (B, 1, 1).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import ptwt
 import torch
 from torch import Tensor
+
+
+_PTWT_SPARSE_WARNINGS = ("Sparse invariant checks are implicitly disabled", "Sparse CSR tensor support is in beta state")
+"""The starts of the two UserWarnings torch emits when ptwt builds its sparse transform matrices;
+they are about torch's sparse API, not about anything a kspacekit user can act on."""
+
+
+@contextmanager
+def _quiet_ptwt_sparse() -> Iterator[None]:
+    """Ignore exactly the two sparse-tensor warnings ptwt triggers, for the duration of the block."""
+    with warnings.catch_warnings():
+        for message in _PTWT_SPARSE_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
 
 
 def soft_threshold(x: Tensor, threshold: float | Tensor) -> Tensor:
@@ -43,7 +61,8 @@ class WaveletTransform:
 
     def forward(self, image: Tensor) -> list:
         stacked = torch.cat([image.real, image.imag])  # (2B, H, W)
-        coefficients = self._analysis(stacked)
+        with _quiet_ptwt_sparse():
+            coefficients = self._analysis(stacked)
         return [_to_complex(coefficients[0])] + [
             tuple(_to_complex(band) for band in level) for level in coefficients[1:]
         ]
@@ -52,7 +71,8 @@ class WaveletTransform:
         real_imag = [_to_stacked(coefficients[0])] + [
             tuple(_to_stacked(band) for band in level) for level in coefficients[1:]
         ]
-        stacked = self._synthesis(real_imag)
+        with _quiet_ptwt_sparse():
+            stacked = self._synthesis(real_imag)
         half = stacked.shape[0] // 2
         return torch.complex(stacked[:half], stacked[half:])
 
