@@ -70,6 +70,18 @@ def test_nifti_without_header_is_1mm(submission: Path, tmp_path: Path):
     assert nib.load(out).header.get_zooms() == (1.0, 1.0, 1.0)
 
 
+def test_reconstruction_keeps_the_input_voxel_size(target_file: Path, tmp_path: Path):
+    """reconstruct copies the input's ISMRMRD header, so exports of its output are not 1 mm guesses."""
+    with h5py.File(target_file, "r+") as f:
+        f["kspace"][...] = np.random.default_rng(1).standard_normal((4, 2, 48, 20)).astype(np.complex64)
+    recon = tmp_path / "recon"
+    run_cli("reconstruct", "-i", str(target_file), "-o", str(recon), "--method", "zero-filled", check_rc=0)
+    out = tmp_path / "recon.nii"
+    result = run_cli("export", str(recon / target_file.name), str(out), check_rc=0)
+    assert "assumed" not in result.stdout
+    assert nib.load(out).header.get_zooms() == pytest.approx((COL_MM, ROW_MM, SLICE_MM))
+
+
 def test_dicom_series_reads_back_within_quantisation(target_file: Path, volume: np.ndarray, tmp_path: Path):
     out = tmp_path / "dicom"
     run_cli("export", "-f", "dicom", str(target_file), str(out), check_rc=0)

@@ -595,7 +595,7 @@ def _score(
     }
     if sampling.center_fraction is not None:
         attrs["center_fraction"] = sampling.center_fraction
-    path = write_submission(folder, volume.info.path.name, reconstruction, attrs=attrs)
+    path = write_submission(folder, volume.info.path.name, reconstruction, attrs=attrs, header=volume.info.header_xml)
     metrics = volume_metrics(evaluation_crop(torch.from_numpy(target)), evaluation_crop(torch.from_numpy(reconstruction)))
     return Score(
         method=name,

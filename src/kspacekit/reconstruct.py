@@ -140,5 +140,7 @@ def reconstruct_volume(
         raise KspaceKitError(err.message, info.path) from None
     seconds = time.perf_counter() - start
     attrs = {"method": method.name, **used}
-    write_submission(output_dir, info.path.name, np.concatenate(images), attrs=attrs, overwrite=overwrite)
+    write_submission(
+        output_dir, info.path.name, np.concatenate(images), attrs=attrs, header=info.header_xml, overwrite=overwrite
+    )
     return VolumeResult(info.path, out_path, info.num_slices, seconds, attrs=attrs)

@@ -45,6 +45,7 @@ class VolumeInfo:
     ``kspace_4af`` -> ``mask_4af``). ``padding`` is the acquired column range
     ``[left, right)`` from the header (all columns without header). ``target_size`` is the
     target's ``(h, w)``, else the header's recon ``(x, y)`` (fastMRI's crop size), else ``(H, W)``.
+    ``header_xml`` is the raw ``ismrmrd_header``, kept so that reconstructions carry the geometry.
     """
 
     path: Path
@@ -60,6 +61,7 @@ class VolumeInfo:
     header: HeaderInfo | None
     attrs: dict[str, Any] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+    header_xml: bytes | None = None
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -268,6 +270,7 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
         header=header,
         attrs=attrs,
         masks=masks,
+        header_xml=header_xml,
     )
 
 

@@ -93,13 +93,15 @@ def write_submission(
     reconstruction: np.ndarray,
     *,
     attrs: Mapping[str, Any] | None = None,
+    header: bytes | str | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``<out_dir>/<name>`` with dataset ``reconstruction`` (float32, ``(slices, H, W)``).
 
     ``name`` is the input volume's file name (e.g. ``file1000.h5``), as fastMRI's evaluation
     pairs submissions with targets by name; ``attrs`` (e.g. method, acceleration) are extra
-    metadata that the evaluation ignores.
+    metadata that the evaluation ignores. ``header``, the input's ``ismrmrd_header``, is copied
+    so that exports (NIfTI, DICOM) know the voxel size.
     """
     path = output_path_for(Path(out_dir), name)
     reconstruction = np.asarray(reconstruction, dtype=np.float32)
@@ -109,5 +111,7 @@ def write_submission(
         raise KspaceKitError("reconstruction contains NaN or Inf values", path)
     with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("reconstruction", data=reconstruction)
+        if header is not None:
+            f.create_dataset("ismrmrd_header", data=header.encode("utf-8") if isinstance(header, str) else header)
         f.attrs.update(dict(attrs or {}))
     return path
