@@ -27,10 +27,11 @@ from kspacekit.errors import KspaceKitError
 from kspacekit.losses import kl_loss, reconstruction_loss, ssim_loss
 from kspacekit.methods import ReconMeta, create_method
 from kspacekit.methods.learned import nearest_weights
+from kspacekit.models import build_model, model_config
 from kspacekit.models.image_domain import zero_filled_image
 from kspacekit.training import engine
 from kspacekit.training.batches import MaskAndCollate
-from kspacekit.training.checkpoints import load_checkpoint, save_checkpoint
+from kspacekit.training.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint
 from kspacekit.training.config import TrainConfig
 from kspacekit.training.distributed import DistInfo
 from kspacekit.training.folds import split_samples, volume_folds
@@ -403,6 +404,23 @@ def test_unsafe_or_mismatched_checkpoints_are_refused(trained, tmp_path):
     torch.save(ckpt["state_dict"], not_ours)
     with pytest.raises(KspaceKitError, match="not a kspacekit checkpoint"):
         create_method("unet", checkpoint=not_ours)
+
+
+def test_unreadable_or_unfitting_checkpoint_errors_are_one_line(tmp_path):
+    """A truncated file and weights of the wrong shape: one line naming the file and the error kind."""
+    good = tmp_path / "good.pt"
+    model = build_model("unet", TINY_UNET)
+    save_checkpoint(good, {"model": "unet", "config": model_config("unet", TINY_UNET), "state_dict": model.state_dict()})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(KspaceKitError, match=r"not a readable PyTorch checkpoint \(\w+Error: ") as err:
+        load_checkpoint(truncated)
+    assert str(truncated) in str(err.value) and "\n" not in str(err.value)
+
+    wider = {**load_checkpoint(good), "config": model_config("unet", {**TINY_UNET, "chans": 8})}
+    with pytest.raises(KspaceKitError, match=r"does not fit a 'unet' model \(RuntimeError: ") as err:
+        model_from_checkpoint(wider, good)
+    assert "\n" not in str(err.value)
 
 
 def test_shipped_weights_choice(tmp_path, monkeypatch):

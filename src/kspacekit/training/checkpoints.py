@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kspacekit.errors import KspaceKitError
+from kspacekit.errors import KspaceKitError, error_summary
 from kspacekit.models import MODEL_NAMES, build_model, model_config
 from kspacekit.outputs import atomic_path
 
@@ -47,7 +47,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             path,
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise KspaceKitError(f"not a readable PyTorch checkpoint ({str(err).splitlines()[0]})", path) from None
+        raise KspaceKitError(f"not a readable PyTorch checkpoint ({error_summary(err)})", path) from None
     if isinstance(checkpoint, dict) and checkpoint.get("format") == CHECKPOINT_FORMAT:
         return checkpoint
     converted = from_fastmri_state_dict(checkpoint, path) if isinstance(checkpoint, dict) else None
@@ -126,8 +126,7 @@ def model_from_checkpoint(
         model = build_model(name, checkpoint.get("config"))
         model.load_state_dict(checkpoint["state_dict"])
     except (ValueError, TypeError, KeyError, RuntimeError) as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise KspaceKitError(f"checkpoint does not fit a '{name}' model: {first_line}", path) from None
+        raise KspaceKitError(f"checkpoint does not fit a '{name}' model ({error_summary(err)})", path) from None
     return model
 
 
