@@ -17,6 +17,9 @@ checkpoint with the best validation SSIM, strips it to the weights (no optimizer
 ``<model>_4x_8x.pt`` plus ``MODEL_CARD.md``. The configurations
 are small enough to train on a CPU and to stay under 10 MB per file; the default constructors
 keep fastMRI's full sizes.
+
+``--card-only`` trains nothing: it rewrites ``MODEL_CARD.md`` from the weight files already in
+``--out`` (each holds its validation metrics, epoch and training minutes) and the data folder.
 """
 
 from __future__ import annotations
@@ -154,6 +157,16 @@ def model_card(entries: list[dict[str, object]], train_data: dict, val_data: dic
     return "\n".join(lines)
 
 
+def write_model_card(data: Path, out_dir: Path) -> str:
+    """Write ``out_dir/MODEL_CARD.md`` from the weight files in ``out_dir`` and the data folder ``data``."""
+    command = f"sh benchmarks/simulate_training_data.sh {data} && .venv/bin/python benchmarks/train_shipped.py {data}"
+    card = model_card(shipped_entries(out_dir), describe_data(data / "multicoil_train"),
+                      describe_data(data / "multicoil_val"), command)
+    with atomic_path(out_dir / "MODEL_CARD.md", overwrite=True) as tmp:
+        tmp.write_text(card)
+    return card
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="a `kspacekit simulate` output folder")
@@ -165,6 +178,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="also checkpoint every N steps")
     parser.add_argument("--resume", action="store_true", help="continue interrupted runs in --runs")
+    parser.add_argument("--card-only", action="store_true",
+                        help="train nothing; rewrite MODEL_CARD.md from the weight files in --out")
     args = parser.parse_args()
     train_dir, val_dir = args.data / "multicoil_train", args.data / "multicoil_val"
     for folder in (train_dir, val_dir):
@@ -172,7 +187,7 @@ def main() -> None:
             raise SystemExit(f"{folder}: no .h5 files; run `kspacekit simulate` first (see this script's docstring)")
 
     accelerations = sorted(args.accelerations)
-    for name in args.models:
+    for name in [] if args.card_only else args.models:
         settings = SHIPPED[name]
         run_dir = args.runs / name
         config = TrainConfig(
@@ -187,11 +202,7 @@ def main() -> None:
         out_name = name + "".join(f"_{acc}x" for acc in accelerations) + ".pt"
         ship(run_dir, args.out / out_name, accelerations, (time.monotonic() - started) / 60)
 
-    command = f"sh benchmarks/simulate_training_data.sh {args.data} && .venv/bin/python benchmarks/train_shipped.py {args.data}"
-    card = model_card(shipped_entries(args.out), describe_data(train_dir), describe_data(val_dir), command)
-    with atomic_path(args.out / "MODEL_CARD.md", overwrite=True) as tmp:
-        tmp.write_text(card)
-    print(card)
+    print(write_model_card(args.data, args.out))
 
 
 if __name__ == "__main__":
