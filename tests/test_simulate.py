@@ -13,6 +13,7 @@ from fastmri.data.mri_data import SliceDataset
 from conftest import run_main
 from kspacekit.errors import KspaceKitError
 from kspacekit.fft import fft2c
+from kspacekit.head import add_head, random_layers
 from kspacekit.simulate import (
     centred_fft2,
     coil_arrays,
@@ -239,3 +240,53 @@ def test_real_sources(tmp_path: Path) -> None:
         "pydicom_examples_overlay_slice",
     ]
     assert summary.slices == 5
+
+
+def stripped_brain(shape: tuple[int, int] = (60, 50), slices: int = 3) -> np.ndarray:
+    """Skull-stripped 'brain' slices: an ellipse with an inner structure, black right outside it."""
+    rows, cols = np.meshgrid(np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1]), indexing="ij")
+    radius = (rows / 0.9) ** 2 + (cols / 0.85) ** 2
+    brain = (radius <= 1) * (0.5 + 0.3 * (radius <= 0.4))
+    stack = np.repeat(brain[None].astype(np.float32), slices, axis=0)
+    stack[-1] = 0.0  # an empty slice stays empty
+    return stack
+
+
+def test_add_head_keeps_the_brain_and_puts_a_bright_ring_outside_it() -> None:
+    slices, spacing = stripped_brain(), (2.0, 2.5)
+    rng = np.random.default_rng(0)
+    layers = random_layers(rng)
+    head = add_head(slices, spacing, rng, layers)
+    pad_rows, pad_cols = (head.shape[1] - slices.shape[1]) // 2, (head.shape[2] - slices.shape[2]) // 2
+    total_mm = layers.thickness.sum() + layers.air
+    assert pad_rows * spacing[0] >= total_mm and pad_cols * spacing[1] >= total_mm
+    inner = head[:, pad_rows : pad_rows + slices.shape[1], pad_cols : pad_cols + slices.shape[2]]
+    brain = slices > 0
+    np.testing.assert_array_equal(inner[brain], slices[brain])  # the brain is untouched
+    shell = head.copy()
+    shell[:, pad_rows : pad_rows + slices.shape[1], pad_cols : pad_cols + slices.shape[2]][brain] = 0
+    reference = np.percentile(slices[slices > 0], 99)
+    fat = layers.intensity[-2] * reference
+    assert shell[:2].max() > 0.7 * fat  # the fat ring, blurred at its edges
+    assert (shell[:2] > 0).mean() > 0.1 and head[-1].max() == 0.0
+    assert head[:, 0, :].max() == 0.0 and head[:, :, -1].max() == 0.0  # air at the edges of the FOV
+    np.testing.assert_array_equal(head, add_head(slices, spacing, np.random.default_rng(0)))  # seeded
+
+
+def test_dataset_with_head(tmp_path: Path) -> None:
+    source = head_volume(tmp_path / "brain.npy")
+    options = {"coils": 4, "shape": (64, 64), "split": (1, 0, 0), "progress": False}
+    simulate_dataset([source], tmp_path / "plain", **options)
+    simulate_dataset([source], tmp_path / "head", **options, head=True)
+    with h5py.File(tmp_path / "plain/multicoil_train/brain_axial.h5") as plain, \
+            h5py.File(tmp_path / "head/multicoil_train/brain_axial.h5") as head:
+        assert head.attrs["synthetic_head"] and not plain.attrs["synthetic_head"]
+        plain_target, head_target = plain["reconstruction_rss"][()], head["reconstruction_rss"][()]
+    assert plain_target.shape == head_target.shape
+    foreground = lambda image: (image > 0.2 * image.max()).mean()  # noqa: E731
+    assert foreground(head_target) != pytest.approx(foreground(plain_target), abs=0.01)
+
+
+def test_cli_head_needs_sources(tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = run_main(["simulate", "--phantom", "shepp-logan", "--head", "-o", tmp_path / "p.h5"], monkeypatch, capsys)
+    assert code == 2 and "--head" in err and not (tmp_path / "p.h5").exists()

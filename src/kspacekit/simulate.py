@@ -542,6 +542,7 @@ def simulate_dataset(
     device: str | torch.device = "cpu",
     progress: bool = True,
     threads: int | None = 1,
+    head: bool = False,
 ) -> SimulationSummary:
     """Simulate a fastMRI-layout dataset from magnitude images; same arguments, same bytes.
 
@@ -563,9 +564,11 @@ def simulate_dataset(
     before anything is written. ``threads`` sets torch's CPU threads for the run (restored
     afterwards; None leaves them): the work is a stream of small, memory-bound operations for
     which one thread is as fast on an idle machine and several times faster on a busy one,
-    where OpenMP threads wait on each other.
+    where OpenMP threads wait on each other. ``head`` surrounds skull-stripped brains with a
+    synthetic scalp and skull (:func:`kspacekit.head.add_head`, one random subject per volume).
     """
     from kspacekit.data.write import write_volume
+    from kspacekit.head import add_head
     from kspacekit.runtime import progress_bar
 
     shape = (int(shape[0]), int(shape[1]))
@@ -598,6 +601,8 @@ def simulate_dataset(
     with bar if bar is not None else contextlib.nullcontext(), _torch_threads(threads):
         for unit_index, unit in enumerate(units):
             slices, spacing = stacks.pop(unit.name)
+            if head:
+                slices = add_head(slices, spacing, np.random.default_rng([seed, unit_index]))
             volume = _simulate_volume(
                 slices,
                 spacing,
@@ -617,6 +622,7 @@ def simulate_dataset(
                 "coils": coils,
                 "snr": float("inf") if snr is None else float(snr),
                 "seed": seed,
+                "synthetic_head": head,
                 "simulated_by": "kspacekit",
             }
             for kind, (kspace, target) in volume.items():

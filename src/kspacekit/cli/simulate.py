@@ -50,6 +50,12 @@ def simulate(
         str,
         typer.Option(help="Split unit: 'orientation' (a volume's stack per orientation) or 'volume' (a source)."),
     ] = "orientation",
+    head: Annotated[
+        bool,
+        typer.Option(
+            "--head", help="Surround skull-stripped brains (Colin27, ICBM152) with a synthetic scalp and skull."
+        ),
+    ] = False,
     slices: Annotated[int, typer.Option(help="Phantom slices in the file (slice i uses seed + i).")] = 1,
     ellipses: Annotated[int, typer.Option(help="Number of ellipses of --phantom ellipses.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed: the same command writes the same bytes.")] = 0,
@@ -67,6 +73,8 @@ def simulate(
 
     if (phantom is None) == (not source):
         raise KspaceKitError("give either --source (one or more images) or --phantom")
+    if phantom is not None and head:
+        raise KspaceKitError("--head surrounds brain images given with --source, not phantoms")
     if phantom is not None:
         from kspacekit.phantoms import write_phantom_volume
 
@@ -95,6 +103,7 @@ def simulate(
         split_by=split_by,
         overwrite=overwrite,
         device=resolve_device(device),
+        head=head,
     )
     for folder, files in sorted(summary.files.items()):
         typer.echo(f"{output / folder}: {len(files)} volume(s)")
