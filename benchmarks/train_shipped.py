@@ -60,7 +60,8 @@ def describe_data(folder: Path) -> dict[str, object]:
             slices += f["kspace"].shape[0]
             shapes.add(tuple(f["kspace"].shape[1:]))
             sources.add(str(f.attrs.get("source_file", "?")))
-            settings.add(f"coils {f.attrs.get('coils', '?')}, SNR {f.attrs.get('snr', '?')}")
+            head = ", synthetic head" if f.attrs.get("synthetic_head", False) else ""
+            settings.add(f"coils {f.attrs.get('coils', '?')}, SNR {f.attrs.get('snr', '?')}{head}")
     return {"volumes": len(files), "slices": slices, "shapes": sorted(shapes), "sources": sorted(sources),
             "settings": sorted(settings)}
 
@@ -111,7 +112,8 @@ def model_card(entries: list[dict[str, object]], train_data: dict, val_data: dic
         "the data's is chosen.",
         "",
         "**Trained on simulated k-space only** (`kspacekit simulate`: real magnitude brain images with",
-        "synthetic smooth phase, loop-coil sensitivities and complex Gaussian noise). They are",
+        "synthetic smooth phase, loop-coil sensitivities and complex Gaussian noise; most skull-stripped",
+        "brain volumes with a synthetic scalp and skull, `--head`). They are",
         "demonstration weights: expect them to do worse on real scanner data than models trained on",
         "real k-space (e.g. fastMRI), and never report results on simulated data as results on real",
         "k-space.",
