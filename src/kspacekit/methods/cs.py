@@ -11,7 +11,7 @@ iteration), and stop when every slice's relative change falls below ``tol`` or a
 ``iterations``. What that rule does in practice (simulated 8-coil 4x slice of
 ``benchmarks/classical_vs_bart.py``, automatic lambda): ``tv``'s relative change falls like 1/k
 (1e-3 after ~60 iterations, 7e-4 after 100, 3e-4 after 300), so the default ``tol`` of 1e-4
-ends it only on ``iterations`` and a ``tol`` of 1e-3 saves about 40 %; ``wavelet``'s random cycle
+ends it only on ``iterations`` and a ``tol`` of 1e-3 stops it after 69; ``wavelet``'s random cycle
 spinning moves the wavelet grid every iteration and keeps the change near 6e-3, so it always
 runs its ``iterations`` unless ``cycle_spinning=False`` (then 2e-4 after 100). Coil maps come from the undersampled data's calibration region (ones for
 single-coil data); ``lam`` is automatic (:mod:`kspacekit.regularization`) unless given. The
