@@ -10,10 +10,11 @@ over slices, with steps set by L = max_pixel sum_c |S_c|^2 >= ||A^H A|| (no powe
 iteration), and stop when every slice's relative change falls below ``tol`` or after
 ``iterations``. What that rule does in practice (simulated 8-coil 4x slice of
 ``benchmarks/classical_vs_bart.py``, automatic lambda): ``tv``'s relative change falls like 1/k
-(1e-3 after ~60 iterations, 7e-4 after 100, 3e-4 after 300), so the default ``tol`` of 1e-4
-ends it only on ``iterations`` and a ``tol`` of 1e-3 stops it after 69; ``wavelet``'s random cycle
-spinning moves the wavelet grid every iteration and keeps the change near 6e-3, so it always
-runs its ``iterations`` unless ``cycle_spinning=False`` (then 2e-4 after 100). Coil maps come from the undersampled data's calibration region (ones for
+(7e-4 after 100 iterations, 3e-4 after 300), so the default ``tol`` of 1e-4 ends it on
+``iterations``, and a ``tol`` of 1e-3 stops it after 69; ``wavelet``'s random cycle spinning
+moves the wavelet grid every iteration and keeps the change near 6e-3, so it always runs its
+``iterations`` unless ``cycle_spinning=False`` (then 2e-4 after 100). Coil maps come from the
+undersampled data's calibration region (ones for
 single-coil data); ``lam`` is automatic (:mod:`kspacekit.regularization`) unless given. The
 output keeps the measured samples and fills the others from the model (``data_consistent``,
 see :func:`kspacekit.methods.sense.magnitude_output`).
