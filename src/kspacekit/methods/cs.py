@@ -14,9 +14,8 @@ iteration), and stop when every slice's relative change falls below ``tol`` or a
 ``iterations``, and a ``tol`` of 1e-3 stops it after 69; ``wavelet``'s random cycle spinning
 moves the wavelet grid every iteration and keeps the change near 6e-3, so it always runs its
 ``iterations`` unless ``cycle_spinning=False`` (then 2e-4 after 100). Coil maps come from the
-undersampled data's calibration region (ones for
-single-coil data); ``lam`` is automatic (:mod:`kspacekit.regularization`) unless given. The
-output keeps the measured samples and fills the others from the model (``data_consistent``,
+undersampled data's calibration region (ones for single-coil data); ``lam`` is automatic
+(:mod:`kspacekit.regularization`) unless given. The output keeps the measured samples and fills the others from the model (``data_consistent``,
 see :func:`kspacekit.methods.sense.magnitude_output`).
 """
 
