@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import synthetic_kspace
+from kspacekit import coils
 from kspacekit.coils import (
     calibration_region,
     espirit_maps,
@@ -120,3 +121,19 @@ def test_unsampled_centre_is_a_clear_error(coil_data):
     mask[..., 1::2] = 1  # the centre column 64 is not sampled
     with pytest.raises(KspaceKitError, match="centre is not sampled"):
         estimate_maps(full * mask, mask)
+
+
+def test_kernel_to_image_rows_are_rows_of_the_full_operator():
+    g = torch.Generator().manual_seed(1)
+    kernel = torch.randn(2, 3, 3, 5, 3, dtype=torch.complex128, generator=g)
+    full = kernel_to_image(kernel, (23, 20))
+    torch.testing.assert_close(kernel_to_image(kernel, (23, 20), slice(7, 12)), full[..., 7:12, :])
+
+
+def test_espirit_maps_do_not_depend_on_the_row_bands(coil_data, monkeypatch):
+    """Maps built band by band (a few rows at a time) equal the maps built in one band."""
+    full, _, _ = coil_data
+    mask, _ = make_mask("random", full.shape, 4, 0.08, seed=1)
+    whole = espirit_maps(full * mask, mask)
+    monkeypatch.setattr(coils, "OPERATOR_CHUNK_ELEMENTS", 1)  # one row per band
+    torch.testing.assert_close(espirit_maps(full * mask, mask), whole)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from kspacekit.errors import KspaceKitError
-from kspacekit.fft import fft2c, ifft2c, rss
+from kspacekit.fft import ifft2c, rss
 
 MIN_CALIBRATION_LINES = 4
 """Fewest fully sampled centre lines (along each axis) that coil estimation accepts."""
@@ -140,10 +140,21 @@ def espirit_maps(
                 :, :, uh, uw
             ]
     kernel /= kh * kw
-    operator = kernel_to_image(kernel, (height, width))  # Hermitian per pixel
-    maps, eigenvalue = _leading_eigenvectors(operator, _dominant_coil_combination(calib))
+    start = _dominant_coil_combination(calib)
+    maps = kspace.new_empty(batch, coils, height, width)
+    eigenvalue = kspace.real.new_empty(batch, height, width)
+    chunk = max(1, OPERATOR_CHUNK_ELEMENTS // (batch * coils * coils * width))
+    for top in range(0, height, chunk):
+        rows_here = slice(top, min(top + chunk, height))
+        operator = kernel_to_image(kernel, (height, width), rows_here)  # Hermitian per pixel
+        maps[..., rows_here, :], eigenvalue[:, rows_here] = _leading_eigenvectors(operator, start)
     weight = ((eigenvalue - crop) / (1 - crop)).clamp(0, 1)
     return maps * weight.unsqueeze(1).to(maps.dtype)
+
+
+OPERATOR_CHUNK_ELEMENTS = 2**22
+"""Per-pixel C x C operators are built and solved a band of rows at a time, about this many
+complex entries (32 MiB) per band: the whole operator of a 32-coil 640x368 slice is 1.9 GB."""
 
 
 EIGEN_ITERATIONS = 20
@@ -170,19 +181,30 @@ def _leading_eigenvectors(operator: Tensor, start: Tensor) -> tuple[Tensor, Tens
     return vector * (projection.conj() / projection.abs().clamp_min(1e-12)), eigenvalue
 
 
-def kernel_to_image(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
-    """Per-pixel C x C matrices (B, C, C, H, W) of a k-space correlation kernel.
+def kernel_to_image(kernel: Tensor, shape: tuple[int, int], rows: slice | None = None) -> Tensor:
+    """Per-pixel C x C matrices (B, C, C, H, W) of a k-space correlation kernel (``rows`` of them only, if given).
 
     ``kernel`` (B, C, C, kh, kw), odd kh and kw, defines (K x)_c(k) = sum_d sum_D
     kernel[c, d, D] x_d(k + D) with D = 0 at the kernel centre; in the image domain K acts as
     (K rho)_c(r) = sum_d G_cd(r) rho_d(r), G = sqrt(H W) fft2c(kernel zero-padded to H x W).
+    The padded kernel is zero outside kh x kw samples, so G is two small centred DFTs (matrix
+    products over those samples), cheaper than the full FFT and computable for a band of rows.
     """
     kh, kw = kernel.shape[-2:]
     height, width = shape
-    top, left = height // 2 - kh // 2, width // 2 - kw // 2
-    embedded = kernel.new_zeros(*kernel.shape[:-2], height, width)
-    embedded[..., top : top + kh, left : left + kw] = kernel
-    return fft2c(embedded) * math.sqrt(height * width)
+    rows = slice(0, height) if rows is None else rows
+    row_dft = _centred_dft(height, range(height)[rows], height // 2 - kh // 2, kh, kernel)
+    col_dft = _centred_dft(width, range(width), width // 2 - kw // 2, kw, kernel)
+    return torch.einsum("rn,bcdnm,wm->bcdrw", row_dft, kernel, col_dft) * math.sqrt(height * width)
+
+
+def _centred_dft(size: int, outputs: range, first: int, count: int, like: Tensor) -> Tensor:
+    """Rows ``outputs`` of the orthonormal centred DFT matrix of length ``size`` (``fft2c``'s
+    convention, origin at ``size // 2``), restricted to the input samples ``first .. first + count - 1``."""
+    out = torch.tensor(outputs, dtype=torch.float64, device=like.device) - size // 2
+    inp = torch.arange(first, first + count, dtype=torch.float64, device=like.device) - size // 2
+    phase = -2 * math.pi * torch.outer(out, inp) / size
+    return (torch.polar(torch.ones_like(phase), phase) / math.sqrt(size)).to(like.dtype)
 
 
 def _dominant_coil_combination(calib: Tensor) -> Tensor:
