@@ -11,8 +11,9 @@ self-consistently (SPIRiT, Lustig & Pauly, MRM 2010): the missing samples u solv
 
 by conjugate gradients, so every missing sample is interpolated from whatever neighbours were
 acquired, for regular, random or 2-D masks alike. G acts per pixel in the image domain
-(a C x C matrix, :func:`kspacekit.coils.kernel_to_image`), so an iteration costs two FFTs.
-The output is the root-sum-of-squares of the completed coil images.
+(a C x C matrix, :func:`kspacekit.coils.kernel_to_image`), so an iteration costs two FFTs and
+one per-pixel product with the stored (G - I)^H (G - I), which is built and applied a band of
+rows at a time (G itself and the products' temporaries never exist whole). The output is the root-sum-of-squares of the completed coil images.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from kspacekit.coils import calibration_region, kernel_to_image
+from kspacekit.coils import OPERATOR_CHUNK_ELEMENTS, calibration_region, kernel_to_image
 from kspacekit.errors import KspaceKitError
 from kspacekit.fft import crop_or_pad, fft2c, ifft2c, rss
 from kspacekit.linalg import conjugate_gradient
@@ -86,14 +87,12 @@ class Grappa(ReconstructionMethod):
                 f"only {lines} fully sampled centre lines; GRAPPA needs at least 5 (use a larger centre fraction)"
             )
         kernel = calibrate_kernel(kspace[..., rows, cols], (size, size), self.calibration_lam)
-        residual = kernel_to_image(kernel, kspace.shape[-2:])  # G, then G - I
-        residual.diagonal(dim1=1, dim2=2).sub_(1)
-        gram = torch.einsum("bechw,bedhw->bcdhw", residual.conj(), residual)  # (G-I)^H (G-I)
+        gram = residual_gram(kernel, kspace.shape[-2:])
         missing = 1 - mask.to(kspace.real.dtype)
         lam = 0.0 if self.lam is None else self.lam
 
         def apply_gram(kspace_part: Tensor) -> Tensor:
-            return torch.einsum("bcdhw,bdhw->bchw", gram, ifft2c(kspace_part))
+            return per_pixel_product(gram, ifft2c(kspace_part))
 
         def normal(unknown: Tensor) -> Tensor:
             return missing * fft2c(apply_gram(missing * unknown)) + lam * unknown
@@ -102,6 +101,34 @@ class Grappa(ReconstructionMethod):
         unknown = conjugate_gradient(normal, rhs, iterations=self.iterations, tol=self.tol)
         image = rss(ifft2c(kspace * (1 - missing) + missing * unknown), dim=1)
         return crop_or_pad(image, meta.target_size).float().nan_to_num(0.0, 0.0, 0.0)
+
+
+def row_bands(operator_shape: torch.Size) -> list[slice]:
+    """Bands of rows of a per-pixel operator (B, C, C, H, W) with about ``OPERATOR_CHUNK_ELEMENTS`` entries each."""
+    batch, coils, _, height, width = operator_shape
+    rows = max(1, OPERATOR_CHUNK_ELEMENTS // (batch * coils * coils * width))
+    return [slice(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
+def residual_gram(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
+    """(G - I)^H (G - I) per pixel (B, C, C, H, W), G the image-domain form of ``kernel``; built a
+    band of rows at a time so that G itself never exists whole (32 coils at 640x368: 1.9 GB)."""
+    batch, coils = kernel.shape[:2]
+    gram = kernel.new_empty(batch, coils, coils, *shape)
+    for rows in row_bands(gram.shape):
+        residual = kernel_to_image(kernel, shape, rows)
+        residual.diagonal(dim1=1, dim2=2).sub_(1)
+        gram[..., rows, :] = torch.einsum("bechw,bedhw->bcdhw", residual.conj(), residual)
+    return gram
+
+
+def per_pixel_product(operator: Tensor, images: Tensor) -> Tensor:
+    """sum_d operator[:, c, d] * images[:, d] (B, C, H, W), a band of rows at a time (no copy of
+    the operator: a whole-array einsum or broadcast product allocates one as large as it)."""
+    out = torch.empty_like(images)
+    for rows in row_bands(operator.shape):
+        out[..., rows, :] = (operator[..., rows, :] * images[:, None, :, rows, :]).sum(2)
+    return out
 
 
 def _odd_below(n: int) -> int:
