@@ -143,9 +143,7 @@ def espirit_maps(
     start = _dominant_coil_combination(calib)
     maps = kspace.new_empty(batch, coils, height, width)
     eigenvalue = kspace.real.new_empty(batch, height, width)
-    chunk = max(1, OPERATOR_CHUNK_ELEMENTS // (batch * coils * coils * width))
-    for top in range(0, height, chunk):
-        rows_here = slice(top, min(top + chunk, height))
+    for rows_here in row_bands((batch, coils, coils, height, width)):
         operator = kernel_to_image(kernel, (height, width), rows_here)  # Hermitian per pixel
         maps[..., rows_here, :], eigenvalue[:, rows_here] = _leading_eigenvectors(operator, start)
     weight = ((eigenvalue - crop) / (1 - crop)).clamp(0, 1)
@@ -155,6 +153,13 @@ def espirit_maps(
 OPERATOR_CHUNK_ELEMENTS = 2**22
 """Per-pixel C x C operators are built and solved a band of rows at a time, about this many
 complex entries (32 MiB) per band: the whole operator of a 32-coil 640x368 slice is 1.9 GB."""
+
+
+def row_bands(operator_shape: tuple[int, ...]) -> list[slice]:
+    """Bands of rows of a per-pixel operator (B, C, C, H, W) with about ``OPERATOR_CHUNK_ELEMENTS`` entries each."""
+    batch, coils, _, height, width = operator_shape
+    rows = max(1, OPERATOR_CHUNK_ELEMENTS // (batch * coils * coils * width))
+    return [slice(top, min(top + rows, height)) for top in range(0, height, rows)]
 
 
 EIGEN_ITERATIONS = 20

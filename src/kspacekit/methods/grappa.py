@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from kspacekit.coils import OPERATOR_CHUNK_ELEMENTS, calibration_region, kernel_to_image
+from kspacekit.coils import calibration_region, kernel_to_image, row_bands
 from kspacekit.errors import KspaceKitError
 from kspacekit.fft import crop_or_pad, fft2c, ifft2c, rss
 from kspacekit.linalg import conjugate_gradient
@@ -101,13 +101,6 @@ class Grappa(ReconstructionMethod):
         unknown = conjugate_gradient(normal, rhs, iterations=self.iterations, tol=self.tol)
         image = rss(ifft2c(kspace * (1 - missing) + missing * unknown), dim=1)
         return crop_or_pad(image, meta.target_size).float().nan_to_num(0.0, 0.0, 0.0)
-
-
-def row_bands(operator_shape: torch.Size) -> list[slice]:
-    """Bands of rows of a per-pixel operator (B, C, C, H, W) with about ``OPERATOR_CHUNK_ELEMENTS`` entries each."""
-    batch, coils, _, height, width = operator_shape
-    rows = max(1, OPERATOR_CHUNK_ELEMENTS // (batch * coils * coils * width))
-    return [slice(top, min(top + rows, height)) for top in range(0, height, rows)]
 
 
 def residual_gram(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
