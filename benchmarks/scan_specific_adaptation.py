@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from kspacekit.fft import ifft2c, rss
 from kspacekit.masks import make_mask
@@ -35,15 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classical_vs_bart import real_slices  # noqa: E402
 
 LOSS_FRACTION = 0.4
-
-
-def predicted_kspace(model: nn.Module, kspace: Tensor, mask: Tensor, num_low: int) -> Tensor:
-    """The varnet's multi-coil k-space after its cascades (before the RSS)."""
-    maps = model.sens_net(kspace, mask, num_low)
-    current = kspace
-    for cascade in model.cascades:
-        current = cascade(current, kspace, mask, maps)
-    return current
 
 
 def normalised_loss(prediction: Tensor, reference: Tensor, selected: Tensor) -> Tensor:
@@ -71,14 +62,14 @@ def adapt(full: Tensor, acceleration: int, seed: int, steps: int, every: int, lr
     for step in range(steps + 1):
         if step % every == 0:
             with torch.no_grad():
-                image = rss(ifft2c(predicted_kspace(model.eval(), kspace, mask, num_low)), dim=1) * scale
+                image = rss(ifft2c(model.eval().predicted_kspace(kspace, mask, num_low)), dim=1) * scale
             model.train()
             trajectory.append(f"{step}: {psnr(target, image):.2f}")
         if step == steps:
             break
         loss_set = free & (torch.rand(mask.shape, generator=generator) < LOSS_FRACTION)
         input_set = (mask > 0) & ~loss_set
-        prediction = predicted_kspace(model, kspace * input_set, input_set.float(), num_low)
+        prediction = model.predicted_kspace(kspace * input_set, input_set.float(), num_low)
         loss = normalised_loss(prediction, kspace, loss_set)
         optimiser.zero_grad()
         loss.backward()

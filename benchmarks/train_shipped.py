@@ -189,7 +189,8 @@ def main() -> None:
             raise SystemExit(f"{folder}: no .h5 files; run `kspacekit simulate` first (see this script's docstring)")
 
     accelerations = sorted(args.accelerations)
-    for name in [] if args.card_only else args.models:
+    to_train = [] if args.card_only else args.models
+    for name in to_train:
         settings = SHIPPED[name]
         run_dir = args.runs / name
         config = TrainConfig(

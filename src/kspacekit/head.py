@@ -54,6 +54,11 @@ class HeadLayers:
     angular_phase: np.ndarray
     air: float
 
+    @property
+    def edges(self) -> np.ndarray:
+        """Outer edge (mm from the brain's outline) of each layer."""
+        return np.cumsum(self.thickness)
+
 
 def random_layers(rng: np.random.Generator) -> HeadLayers:
     """Draw one subject's layers from the ranges of :data:`LAYERS`."""
@@ -88,10 +93,9 @@ def add_head(
     margin_mm = layers.thickness.sum() * (1 + layers.angular_amplitude.sum()) + layers.air
     pad = [int(np.ceil(margin_mm / s)) for s in spacing]
     padded = np.pad(slices, ((0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
-    edges = np.cumsum(layers.thickness)
     out = np.empty_like(padded)
     for index, brain in enumerate(padded):
-        out[index] = _head_slice(brain, spacing, reference, layers, edges, rng)
+        out[index] = _head_slice(brain, spacing, reference, layers, rng)
     return out
 
 
@@ -100,7 +104,6 @@ def _head_slice(
     spacing: tuple[float, float],
     reference: float,
     layers: HeadLayers,
-    edges: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray:
     mask = brain > BRAIN_LEVEL * reference
@@ -117,7 +120,7 @@ def _head_slice(
         a * np.cos((order + 1) * angle - p)
         for order, (a, p) in enumerate(zip(layers.angular_amplitude, layers.angular_phase, strict=True))
     )
-    band = np.searchsorted(edges, distance / stretch)  # 0 = first layer, len(edges) = air
+    band = np.searchsorted(layers.edges, distance / stretch)  # 0 = first layer, len(edges) = air
     values = np.append(layers.intensity, 0.0)[band] * reference
     texture = 1.0 + 0.08 * _smooth_field(brain.shape, 4.0 / min(spacing), rng)
     shell = ndimage.gaussian_filter(values * texture, [0.7 / s * min(spacing) for s in spacing])

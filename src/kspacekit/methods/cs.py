@@ -15,8 +15,9 @@ iteration), and stop when every slice's relative change falls below ``tol`` or a
 moves the wavelet grid every iteration and keeps the change near 6e-3, so it always runs its
 ``iterations`` unless ``cycle_spinning=False`` (then 2e-4 after 100). Coil maps come from the
 undersampled data's calibration region (ones for single-coil data); ``lam`` is automatic
-(:mod:`kspacekit.regularization`) unless given. The output keeps the measured samples and fills the others from the model (``data_consistent``,
-see :func:`kspacekit.methods.sense.magnitude_output`).
+(:mod:`kspacekit.regularization`) unless given. The output keeps the measured samples and
+fills the others from the model (``data_consistent``, see
+:func:`kspacekit.methods.sense.magnitude_output`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ by conjugate gradients, so every missing sample is interpolated from whatever ne
 acquired, for regular, random or 2-D masks alike. G acts per pixel in the image domain
 (a C x C matrix, :func:`kspacekit.coils.kernel_to_image`), so an iteration costs two FFTs and
 one per-pixel product with the stored (G - I)^H (G - I), which is built and applied a band of
-rows at a time (G itself and the products' temporaries never exist whole). The output is the root-sum-of-squares of the completed coil images.
+rows at a time (G itself and the products' temporaries never exist whole). The output is the
+root-sum-of-squares of the completed coil images.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from kspacekit.coils import calibration_region, kernel_to_image, row_bands
+from kspacekit.coils import calibration_region, kernel_to_image, per_pixel_product, row_bands
 from kspacekit.errors import KspaceKitError
 from kspacekit.fft import crop_or_pad, fft2c, ifft2c, rss
 from kspacekit.linalg import conjugate_gradient
@@ -113,15 +114,6 @@ def residual_gram(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
         residual.diagonal(dim1=1, dim2=2).sub_(1)
         gram[..., rows, :] = torch.einsum("bechw,bedhw->bcdhw", residual.conj(), residual)
     return gram
-
-
-def per_pixel_product(operator: Tensor, images: Tensor) -> Tensor:
-    """sum_d operator[:, c, d] * images[:, d] (B, C, H, W), a band of rows at a time (no copy of
-    the operator: a whole-array einsum or broadcast product allocates one as large as it)."""
-    out = torch.empty_like(images)
-    for rows in row_bands(operator.shape):
-        out[..., rows, :] = (operator[..., rows, :] * images[:, None, :, rows, :]).sum(2)
-    return out
 
 
 def _odd_below(n: int) -> int:

@@ -117,9 +117,13 @@ class VarNet(nn.Module):
         num_low_frequencies: int | None = None,
     ) -> Tensor:
         """RSS image (B, H, W), centre-cropped (or padded) to ``target_size`` when given."""
+        image = rss(ifft2c(self.predicted_kspace(masked_kspace, mask, num_low_frequencies)), dim=1)
+        return image if target_size is None else crop_or_pad(image, target_size)
+
+    def predicted_kspace(self, masked_kspace: Tensor, mask: Tensor, num_low_frequencies: int | None = None) -> Tensor:
+        """The multi-coil k-space (B, C, H, W) after the last cascade, before the RSS."""
         sens_maps = self.sens_net(masked_kspace, mask, num_low_frequencies)
         kspace = masked_kspace
         for cascade in self.cascades:
             kspace = cascade(kspace, masked_kspace, mask, sens_maps)
-        image = rss(ifft2c(kspace), dim=1)
-        return image if target_size is None else crop_or_pad(image, target_size)
+        return kspace
