@@ -4,7 +4,7 @@ Slices: the ESPIRiT 8-coil brain (230x180; both in-plane axes are phase-encode a
 transposed) and the 2-coil twix GRE phantom (160x160, transposed so that its phase-encode axis,
 axis 1 of the file, is last), from ../shared/data. Each is undersampled with fastMRI random line
 masks along its last axis (4x with 8 % centre lines, 8x with 4 %), several seeds; target = RSS
-of the full k-space scaled to unit max; fastMRI PSNR/SSIM (kspacekit.metrics).
+of the full k-space scaled to unit max; fastMRI PSNR/SSIM (kspacekit.evaluation.metrics).
 
 kspacekit: zero-filled, sense, grappa, tv, wavelet with their defaults and automatic lambda
 (tv and wavelet: 100 iterations, no early stop); coil maps come from the undersampled data only.
@@ -19,7 +19,7 @@ on one brain slice with one and with two threads for both tools (OMP_WAIT_POLICY
     .venv/bin/python benchmarks/classical_vs_bart.py [--seeds 6] [--no-bart]
     .venv/bin/python benchmarks/classical_vs_bart.py --tune   # the simulated lambda tuning
 
-``--tune`` reproduces how the automatic lambda rule of kspacekit.regularization was chosen, on
+``--tune`` reproduces how the automatic lambda rule of kspacekit.optim.regularization was chosen, on
 SIMULATED data only (see :func:`simulated_cases`), never on the real slices reported here.
 """
 
@@ -40,10 +40,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 
-from kspacekit.fft import fft2c, ifft2c, rss  # noqa: E402
-from kspacekit.masks import make_mask  # noqa: E402
+from kspacekit.evaluation.metrics import psnr, ssim  # noqa: E402
 from kspacekit.methods import ReconMeta, create_method  # noqa: E402
-from kspacekit.metrics import psnr, ssim  # noqa: E402
+from kspacekit.physics.fft import fft2c, ifft2c, rss  # noqa: E402
+from kspacekit.physics.masks import make_mask  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETTINGS = ((4, 0.08), (8, 0.04))
@@ -55,7 +55,7 @@ BART_NAMES = {"W": "bart W (best lam)", "T": "bart T (best lam)"}
 
 def real_slices() -> dict[str, torch.Tensor]:
     """(1, C, H, W) k-space, phase-encode axis last, scaled so that the RSS target has unit max."""
-    from kspacekit.rawio import read_raw
+    from kspacekit.data.raw import read_raw
 
     brain = torch.from_numpy(read_raw(DATA / "kspace" / "espirit_brain_full_8ch.cfl"))
     twix = torch.from_numpy(read_raw(DATA / "kspace" / "twixtools_gre_phantom_2ch_kspace_derived.npy"))
@@ -261,7 +261,7 @@ def simulated_cases() -> list[tuple[str, torch.Tensor]]:
 
 def tune() -> None:
     from kspacekit.methods.sense import sense_problem
-    from kspacekit.regularization import data_scale, noise_std
+    from kspacekit.optim.regularization import data_scale, noise_std
 
     torch.set_num_threads(1)
     records = []

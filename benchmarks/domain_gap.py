@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from kspacekit.fft import fft2c, ifft2c, rss
-from kspacekit.masks import make_mask
+from kspacekit.evaluation.metrics import psnr, ssim
 from kspacekit.methods import ReconMeta, create_method
-from kspacekit.metrics import psnr, ssim
-from kspacekit.simulate import random_coil_maps, simulate_slices
+from kspacekit.physics.fft import fft2c, ifft2c, rss
+from kspacekit.physics.masks import make_mask
+from kspacekit.simulation.acquisition import random_coil_maps, simulate_slices
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classical_vs_bart import SETTINGS, real_slices  # noqa: E402

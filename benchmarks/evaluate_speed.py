@@ -8,7 +8,7 @@ Generates (seeded, in a temporary folder) multi-coil targets, 35 slices of 320x3
     SSIM being a 1-element array), and ``.venv/bin/kspacekit evaluate``; and each on a folder
     of one 1-slice volume, which is start-up (imports, numba's cached kernel) and little else;
 (b) the metric computation alone per slice, on volumes already in memory, after one warm-up
-    call each: fastMRI's nmse + psnr + ssim against :func:`kspacekit.metrics.volume_metrics`;
+    call each: fastMRI's nmse + psnr + ssim against :func:`kspacekit.evaluation.metrics.volume_metrics`;
 (c) the agreement of the numbers (relative differences).
 
 fastMRI and kspacekit run alternately, ``--repeats`` times each; the table gives medians (and
@@ -144,7 +144,7 @@ def per_slice(targets: Path, predictions: Path, volumes: int, repeats: int) -> d
     formula in float64 arithmetic, to show the size of its float32 rounding, which ours keeps)."""
     from fastmri import evaluate as fastmri_evaluate
 
-    from kspacekit.metrics import volume_metrics
+    from kspacekit.evaluation.metrics import volume_metrics
 
     pairs = []
     for path in sorted(targets.glob("*.h5"))[:volumes]:

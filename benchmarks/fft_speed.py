@@ -1,4 +1,4 @@
-"""Centred 2-D FFT: kspacekit.fft.fft2c against the plain FFT and the two-shift formulation.
+"""Centred 2-D FFT: kspacekit.physics.fft.fft2c against the plain FFT and the two-shift formulation.
 
     .venv/bin/python benchmarks/fft_speed.py [--shape 8 15 320 368] [--repeats 10]
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from kspacekit.fft import fft2c
+from kspacekit.physics.fft import fft2c
 
 
 def shifted_fft2c(x: torch.Tensor) -> torch.Tensor:

@@ -31,10 +31,10 @@ import torch
 from fastmri.data.subsample import RandomMaskFunc
 from fastmri.losses import SSIMLoss
 
-from kspacekit.fft import fft2c
-from kspacekit.losses import ssim_loss
 from kspacekit.models.unet import Unet
 from kspacekit.models.varnet import VarNet
+from kspacekit.physics.fft import fft2c
+from kspacekit.training.losses import ssim_loss
 
 
 def copy_parameters(source: torch.nn.Module, target: torch.nn.Module) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from kspacekit.data import make_ismrmrd_header
-from kspacekit.fft import center_crop, fft2c, ifft2c, rss
+from kspacekit.physics.fft import center_crop, fft2c, ifft2c, rss
 
 RECON_SIZE = (320, 320)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspacekit.simulate import simulate_dataset
+from kspacekit.simulation.datasets import simulate_dataset
 
 IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
 REAL_SOURCES = ("colin27_ch2better.nii.gz", "nilearn_mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")

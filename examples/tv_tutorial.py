@@ -21,11 +21,11 @@ import argparse
 import numpy as np
 import torch
 
-from kspacekit.fft import ifft2c
-from kspacekit.masks import make_mask
+from kspacekit.evaluation.metrics import psnr, ssim
 from kspacekit.methods import ReconMeta, create_method
-from kspacekit.metrics import psnr, ssim
-from kspacekit.phantoms import shepp_logan
+from kspacekit.physics.fft import ifft2c
+from kspacekit.physics.masks import make_mask
+from kspacekit.simulation.phantoms import shepp_logan
 
 METHODS = ("zero-filled", "tv")
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from kspacekit.data import write_volume
-from kspacekit.fft import fft2c, ifft2c, rss
+from kspacekit.physics.fft import fft2c, ifft2c, rss
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kspacekit import metrics
+from kspacekit.evaluation import metrics
 
 PROPERTY = settings(max_examples=30, deadline=None)
 REL = 1e-7  # float64 volumes; the kernels' window sums run in another order after a flip

@@ -28,7 +28,13 @@ def progress_bar() -> Progress:
     """The progress bar every long command shows: on stderr, cleared when done, so that a
     command's final report (and its one-line errors) are all that stays on the screen."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

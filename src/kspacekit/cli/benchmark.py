@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import torch
     from rich.console import Console
 
-    from kspacekit.benchmark import BenchmarkConfig, BenchmarkResult
+    from kspacekit.evaluation.benchmark import BenchmarkConfig, BenchmarkResult
 
 
 def split_list(values: list[str] | None) -> list[str]:
@@ -66,8 +66,12 @@ def benchmark_into(
     """Plan, run (with a progress bar per method) and write the report into ``folder``."""
     import sys
 
-    from kspacekit.benchmark import describe_dataset, plan_benchmark, run_benchmark
-    from kspacekit.report import write_report
+    from kspacekit.evaluation.benchmark import (
+        describe_dataset,
+        plan_benchmark,
+        run_benchmark,
+    )
+    from kspacekit.evaluation.report import write_report
     from kspacekit.runtime import progress_bar
 
     volumes = plan_benchmark(data, config, targets)
@@ -124,11 +128,11 @@ def benchmark(
     """
     from rich.console import Console
 
-    from kspacekit.benchmark import BenchmarkConfig, default_methods
     from kspacekit.errors import KspaceKitError
+    from kspacekit.evaluation.benchmark import BenchmarkConfig, default_methods
+    from kspacekit.evaluation.report import print_summary
     from kspacekit.methods import available_methods
     from kspacekit.outputs import atomic_directory
-    from kspacekit.report import print_summary
     from kspacekit.runtime import resolve_device
 
     console = Console(stderr=True)

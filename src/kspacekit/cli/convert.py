@@ -45,7 +45,7 @@ def convert(
     (reconstruction_esc for single-coil) and attrs max/norm; undersampled data keep their
     zeros and get a 1-D 'mask' (line-wise sampling) or a 2-D 'mask_2d' (other patterns).
     """
-    from kspacekit.rawio import convert_to_fastmri
+    from kspacekit.data.raw import convert_to_fastmri
 
     path, sampling = convert_to_fastmri(
         input_path,

@@ -35,23 +35,22 @@ def demo(
     (coil sensitivities, phase and noise are synthetic); the report says so at its top and
     bottom. Takes one to two minutes on two CPU cores. For your own data use `kspacekit benchmark`.
     """
+    import torch
+    from rich.console import Console
+
     from kspacekit.cli.benchmark import (
         benchmark_into,
         is_benchmark_output,
         parse_accelerations,
         split_list,
     )
-
-    import torch
-    from rich.console import Console
-
-    from kspacekit.benchmark import BenchmarkConfig, default_methods
     from kspacekit.errors import KspaceKitError
+    from kspacekit.evaluation.benchmark import BenchmarkConfig, default_methods
+    from kspacekit.evaluation.report import print_summary
     from kspacekit.outputs import atomic_directory
-    from kspacekit.report import print_summary
     from kspacekit.runtime import resolve_device
-    from kspacekit.simulate import simulate_dataset
-    from kspacekit.sources import builtin_brain_volume
+    from kspacekit.simulation.datasets import simulate_dataset
+    from kspacekit.simulation.template import builtin_brain_volume
 
     if not 1 <= volumes <= len(ORIENTATIONS):
         raise KspaceKitError(f"--volumes must be 1 to {len(ORIENTATIONS)}, got {volumes}")
@@ -69,7 +68,7 @@ def demo(
     source = builtin_brain_volume()
     orientations = ORIENTATIONS[:volumes]
     description = (
-        f"k-space SIMULATED with kspacekit.simulate from the ICBM152 2009a T1 template (an average of many "
+        f"k-space SIMULATED with kspacekit.simulation.datasets from the ICBM152 2009a T1 template (an average of many "
         f"real T1 scans, shipped in the nilearn package): {volumes} volume(s) ({', '.join(orientations)} "
         f"slices) of {slices} slice(s), {coils} simulated loop coils, smooth random phase, complex Gaussian "
         f"noise at SNR {snr:g}, matrix {matrix[0]}x{matrix[1]}. The simulated data are in data/ beside this report."

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
     from rich.table import Table
 
-    from kspacekit.evaluate import Evaluation, GroupSummary
+    from kspacekit.evaluation.evaluate import Evaluation, GroupSummary
 
 
 class Challenge(str, Enum):
@@ -43,7 +43,7 @@ def evaluate(
 
     from rich.console import Console
 
-    from kspacekit.evaluate import evaluate_folders
+    from kspacekit.evaluation.evaluate import evaluate_folders
     from kspacekit.outputs import atomic_path, check_writable
 
     if json_path is not None:
@@ -69,7 +69,13 @@ def _progress_bar() -> Progress:
     """kspacekit.runtime.progress_bar's bar (stderr, cleared when done), built here because
     importing kspacekit.runtime imports torch, which would triple this command's start-up."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -31,7 +31,7 @@ def export(
     one, else 1 mm. DICOM stores 16-bit pixels with RescaleSlope/Intercept that restore the float
     values; PNG is 8-bit, windowed to the volume's minimum and maximum.
     """
-    from kspacekit.export import export_volume
+    from kspacekit.data.export import export_volume
 
     volume, written = export_volume(input_path, output, fmt.lower(), key, overwrite)
     spacing = " x ".join(f"{s:g}" for s in volume.spacing)

@@ -44,7 +44,11 @@ def reconstruct(
 
     from kspacekit.data import inspect_volume
     from kspacekit.errors import KspaceKitError
-    from kspacekit.reconstruct import Undersampling, input_files, reconstruct_volume
+    from kspacekit.pipeline.reconstruct import (
+        Undersampling,
+        input_files,
+        reconstruct_volume,
+    )
     from kspacekit.runtime import progress_bar, resolve_device
 
     _limit_heap_fragmentation()

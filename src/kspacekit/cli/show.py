@@ -22,7 +22,7 @@ def _kspace_panels(path: Path, index: int | None, kspace_key: str | None) -> tup
 
     from kspacekit.data import inspect_volume, read_slice
     from kspacekit.errors import KspaceKitError
-    from kspacekit.fft import crop_or_pad, ifft2c, rss
+    from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
 
     info = inspect_volume(path)
     index = info.num_slices // 2 if index is None else index
@@ -52,8 +52,8 @@ def _kspace_panels(path: Path, index: int | None, kspace_key: str | None) -> tup
 
 def _image_panels(path: Path, index: int | None) -> tuple[Panels, str, int]:
     """The image of a file without k-space (a reconstruction or a target file)."""
+    from kspacekit.data.export import read_image_volume
     from kspacekit.errors import KspaceKitError
-    from kspacekit.export import read_image_volume
 
     volume = read_image_volume(path)
     count = volume.data.shape[0]

@@ -76,7 +76,7 @@ def simulate(
     if phantom is not None and head:
         raise KspaceKitError("--head surrounds brain images given with --source, not phantoms")
     if phantom is not None:
-        from kspacekit.phantoms import write_phantom_volume
+        from kspacekit.simulation.phantoms import write_phantom_volume
 
         path = write_phantom_volume(
             output, phantom, shape=shape, coils=coils, slices=slices, ellipses=ellipses, snr=snr, seed=seed,
@@ -86,7 +86,7 @@ def simulate(
         return
 
     from kspacekit.runtime import resolve_device
-    from kspacekit.simulate import simulate_dataset
+    from kspacekit.simulation.datasets import simulate_dataset
 
     summary = simulate_dataset(
         source,

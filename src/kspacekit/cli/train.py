@@ -36,7 +36,7 @@ def _parse_model_options(items: list[str]) -> dict[str, object]:
 
 def _mask_pairs(accelerations: list[float] | None, center_fractions: list[float] | None) -> dict[str, list[float]]:
     """TrainConfig's mask pairs from the CLI options, with fastMRI's centre fraction per acceleration by default."""
-    from kspacekit.benchmark import default_center_fraction
+    from kspacekit.evaluation.benchmark import default_center_fraction
 
     accelerations = accelerations or [4.0]
     fractions = center_fractions or [default_center_fraction(acc) for acc in accelerations]
@@ -89,7 +89,8 @@ def train(
     """
     from kspacekit.errors import KspaceKitError
     from kspacekit.training.config import TrainConfig
-    from kspacekit.training.engine import load_run_config, train as run_training
+    from kspacekit.training.engine import load_run_config
+    from kspacekit.training.engine import train as run_training
 
     if resume:
         config = load_run_config(output)

@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from kspacekit.data.header import HeaderInfo, parse_ismrmrd_header
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
-from kspacekit.masks import count_center_lines
+from kspacekit.physics.masks import count_center_lines
 
 KSPACE_KEYS = ("kspace", "kspace_4af", "kspace_8af")
 TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")  # multi-coil preference first

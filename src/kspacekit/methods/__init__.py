@@ -1,8 +1,12 @@
 """Reconstruction methods behind one interface; importing this package registers them all."""
 
-from kspacekit.methods import zero_filled  # noqa: F401  (registers the method)
-from kspacekit.methods import learned  # noqa: F401  (registers unet, rescnn, gan, varnet)
-from kspacekit.methods import cs, grappa, sense  # noqa: F401  (registers sense, grappa, tv, wavelet)
+from kspacekit.methods import (  # noqa: F401  (registers sense, grappa, tv, wavelet)
+    cs,
+    grappa,
+    learned,  # noqa: F401  (registers unet, rescnn, gan, varnet)
+    sense,
+    zero_filled,  # noqa: F401  (registers the method)
+)
 from kspacekit.methods.base import (
     ReconMeta,
     ReconstructionMethod,

@@ -4,7 +4,7 @@
 orthogonal Daubechies-4 transform from ptwt (4 levels, coarsest band unpenalised) with random
 cycle spinning (a random circular shift of the wavelet grid per iteration, as BART does,
 against blocking); the TV share controls the low frequencies the wavelet term leaves free.
-Both are solved by the Condat-Vu primal-dual method (:func:`kspacekit.linalg.primal_dual`: one
+Both are solved by the Condat-Vu primal-dual method (:func:`kspacekit.optim.solvers.primal_dual`: one
 A^H A, one gradient and one divergence per iteration, the wavelet as a primal prox), batched
 over slices, with steps set by L = max_pixel sum_c |S_c|^2 >= ||A^H A|| (no power
 iteration), and stop when every slice's relative change falls below ``tol`` or after
@@ -15,7 +15,7 @@ iteration), and stop when every slice's relative change falls below ``tol`` or a
 moves the wavelet grid every iteration and keeps the change near 6e-3, so it always runs its
 ``iterations`` unless ``cycle_spinning=False`` (then 2e-4 after 100). Coil maps come from the
 undersampled data's calibration region (ones for single-coil data); ``lam`` is automatic
-(:mod:`kspacekit.regularization`) unless given. The output keeps the measured samples and
+(:mod:`kspacekit.optim.regularization`) unless given. The output keeps the measured samples and
 fills the others from the model (``data_consistent``, see
 :func:`kspacekit.methods.sense.magnitude_output`).
 """
@@ -28,17 +28,17 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from kspacekit.linalg import primal_dual
 from kspacekit.methods.base import ReconMeta, register
 from kspacekit.methods.sense import SenseModelMethod, magnitude_output, sense_problem
-from kspacekit.prox import (
+from kspacekit.optim.prox import (
     DIFFERENCE_NORM_SQ,
     WaveletTransform,
     finite_differences,
     finite_differences_adjoint,
     project_gradient_ball,
 )
-from kspacekit.regularization import resolve_lambda
+from kspacekit.optim.regularization import resolve_lambda
+from kspacekit.optim.solvers import primal_dual
 
 TV_SHARE = 0.5
 """``wavelet`` adds TV with weight TV_SHARE * lam. The L1-wavelet term leaves the coarse

@@ -11,7 +11,7 @@ self-consistently (SPIRiT, Lustig & Pauly, MRM 2010): the missing samples u solv
 
 by conjugate gradients, so every missing sample is interpolated from whatever neighbours were
 acquired, for regular, random or 2-D masks alike. G acts per pixel in the image domain
-(a C x C matrix, :func:`kspacekit.coils.kernel_to_image`), so an iteration costs two FFTs and
+(a C x C matrix, :func:`kspacekit.physics.coils.kernel_to_image`), so an iteration costs two FFTs and
 one per-pixel product with the stored (G - I)^H (G - I), which is built and applied a band of
 rows at a time (G itself and the products' temporaries never exist whole). The output is the
 root-sum-of-squares of the completed coil images.
@@ -22,12 +22,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from kspacekit.coils import calibration_region, kernel_to_image, per_pixel_product, row_bands
 from kspacekit.errors import KspaceKitError
-from kspacekit.fft import crop_or_pad, fft2c, ifft2c, rss
-from kspacekit.linalg import conjugate_gradient
 from kspacekit.methods.base import ReconMeta, ReconstructionMethod, register
-from kspacekit.regularization import check_lambda
+from kspacekit.optim.regularization import check_lambda
+from kspacekit.optim.solvers import conjugate_gradient
+from kspacekit.physics.coils import (
+    calibration_region,
+    kernel_to_image,
+    per_pixel_product,
+    row_bands,
+)
+from kspacekit.physics.fft import crop_or_pad, fft2c, ifft2c, rss
 
 
 def calibrate_kernel(calib: Tensor, kernel_size: tuple[int, int], regularization: float) -> Tensor:

@@ -1,8 +1,8 @@
 """CG-SENSE: min_x ||A x - y||^2 + lam ||x||^2 with A = M F S, solved by conjugate gradients.
 
-Coil maps come from the fully sampled centre of the undersampled data (:mod:`kspacekit.coils`);
+Coil maps come from the fully sampled centre of the undersampled data (:mod:`kspacekit.physics.coils`);
 for single-coil data they are ones, so the same code reconstructs both. The Tikhonov weight
-is automatic (:func:`kspacekit.regularization.auto_tikhonov`) unless ``lam`` is given.
+is automatic (:func:`kspacekit.optim.regularization.auto_tikhonov`) unless ``lam`` is given.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from kspacekit.coils import estimate_maps
 from kspacekit.errors import KspaceKitError
-from kspacekit.fft import crop_or_pad, fft2c, ifft2c, rss
-from kspacekit.linalg import conjugate_gradient
 from kspacekit.methods.base import ReconMeta, ReconstructionMethod, register
-from kspacekit.operators import SenseOperator, sense_normal
-from kspacekit.regularization import auto_tikhonov, check_lambda
+from kspacekit.optim.regularization import auto_tikhonov, check_lambda
+from kspacekit.optim.solvers import conjugate_gradient
+from kspacekit.physics.coils import estimate_maps
+from kspacekit.physics.fft import crop_or_pad, fft2c, ifft2c, rss
+from kspacekit.physics.operators import SenseOperator, sense_normal
 
 
 @dataclass
@@ -59,7 +59,7 @@ class SenseModelMethod(ReconstructionMethod):
     """Options shared by the methods that solve the SENSE model (sense, tv, wavelet).
 
     ``lam``: regularisation weight (None: automatic); ``iterations``/``tol``: solver limits
-    (class defaults when None); ``maps``: coil-map estimator (:func:`kspacekit.coils.estimate_maps`);
+    (class defaults when None); ``maps``: coil-map estimator (:func:`kspacekit.physics.coils.estimate_maps`);
     ``data_consistent``: see :func:`magnitude_output`.
     """
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from kspacekit.fft import crop_or_pad, ifft2c, rss
 from kspacekit.methods.base import ReconMeta, ReconstructionMethod, register
-from kspacekit.operators import apply_mask
+from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
+from kspacekit.physics.operators import apply_mask
 
 
 @register("zero-filled")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from kspacekit.fft import crop_or_pad, ifft2c, rss
-from kspacekit.operators import apply_mask
+from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
+from kspacekit.physics.operators import apply_mask
 
 NORM_EPS = 1e-11
 NORM_CLAMP = 6.0

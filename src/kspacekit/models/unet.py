@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kspacekit.fft import from_real_channels, to_real_channels
+from kspacekit.physics.fft import from_real_channels, to_real_channels
 
 
 def conv_block(in_chans: int, out_chans: int, drop_prob: float = 0.0) -> nn.Sequential:

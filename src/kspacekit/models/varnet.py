@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from kspacekit.fft import crop_or_pad, ifft2c, rss
 from kspacekit.models.unet import ComplexNormUnet
-from kspacekit.operators import apply_mask, sense_expand, sense_reduce
+from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
+from kspacekit.physics.operators import apply_mask, sense_expand, sense_reduce
 
 
 def _central_run(line: Tensor) -> Tensor:

@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from kspacekit.errors import KspaceKitError
-from kspacekit.losses import LOSS_NAMES
-from kspacekit.masks import MaskSpec
 from kspacekit.models import MODEL_NAMES, model_config
 from kspacekit.models.gan import GAN_LOSSES
+from kspacekit.physics.masks import MaskSpec
+from kspacekit.training.losses import LOSS_NAMES
 
 OPTIMIZERS = ("adam", "adamw", "adagrad", "rmsprop")
 SCHEDULES = ("none", "step", "cosine")

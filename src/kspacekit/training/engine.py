@@ -27,20 +27,36 @@ import h5py
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from kspacekit.data import SliceDataset, VolumeInfo
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
-from kspacekit.losses import reconstruction_loss
 from kspacekit.models import build_discriminator, build_model, model_config
 from kspacekit.models.gan import discriminator_loss, generator_adversarial_loss
 from kspacekit.outputs import atomic_path
 from kspacekit.runtime import resolve_device
-from kspacekit.training.batches import Batch, ErrorsAsValues, MaskAndCollate, raise_errors
-from kspacekit.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from kspacekit.training.batches import (
+    Batch,
+    ErrorsAsValues,
+    MaskAndCollate,
+    raise_errors,
+)
+from kspacekit.training.checkpoints import (
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 from kspacekit.training.config import TrainConfig
 from kspacekit.training.distributed import (
     DistInfo,
@@ -52,6 +68,7 @@ from kspacekit.training.distributed import (
 )
 from kspacekit.training.folds import split_samples, volume_folds
 from kspacekit.training.logs import CsvLog, RunLogger
+from kspacekit.training.losses import reconstruction_loss
 
 
 class TrainingDiverged(KspaceKitError):
@@ -297,7 +314,7 @@ class Trainer:
     @torch.no_grad()
     def validate(self, bar: Progress) -> dict[str, float]:
         """Mean loss over slices and fastMRI NMSE/PSNR/SSIM over whole volumes (original scale)."""
-        from kspacekit.metrics import volume_metrics
+        from kspacekit.evaluation.metrics import volume_metrics
 
         assert self.val_set is not None
         model = unwrap(self.model)

@@ -1,0 +1,1 @@
+"""Pipelines that run a method over whole files: file -> slices -> method -> images -> file."""
