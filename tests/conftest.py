@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,21 @@ from kspacekit.data import write_volume
 from kspacekit.physics.fft import fft2c, ifft2c, rss
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+CUDA_REQUIRED = os.environ.get("KSPACEKIT_TEST_DEVICE") == "cuda"
+"""``KSPACEKIT_TEST_DEVICE=cuda`` (set by benchmarks/gpu_check.sh) makes the ``cuda`` cases run, and
+fail, where CUDA is missing, instead of skipping: on a GPU machine a CPU-only torch is an error."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes a ``device`` argument runs once per device: ``cpu`` always, ``cuda``
+    where a GPU is available (skipped otherwise); ``pytest -k cuda`` selects the GPU cases."""
+    if "device" in metafunc.fixturenames:
+        cuda_missing = not torch.cuda.is_available() and not CUDA_REQUIRED
+        metafunc.parametrize("device", [
+            "cpu",
+            pytest.param("cuda", marks=pytest.mark.skipif(cuda_missing, reason="no CUDA GPU on this machine")),
+        ])
 
 
 def synthetic_kspace(slices: int, coils: int, height: int, width: int, seed: int = 0) -> np.ndarray:

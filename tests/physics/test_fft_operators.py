@@ -99,3 +99,27 @@ def test_crop_matches_fastmri_and_pad_inverts_it(big, small):
 def test_crop_rejects_growth():
     with pytest.raises(ValueError):
         center_crop(torch.zeros(4, 4), (5, 4))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 32, 32), (1, 2, 33, 20)])
+def test_fft_and_sense_on_device_match_cpu(shape, device):
+    """Centred FFTs (even and odd sizes), the SENSE operator and its fast normal operator give the
+    CPU's results on ``device``, and keep their outputs there in complex64."""
+    from kspacekit.physics.operators import sense_normal
+
+    batch, coils, h, w = shape
+    kspace = random_complex(shape)
+    maps = random_complex(shape, 1)
+    mask = (torch.rand(batch, 1, 1, w, generator=torch.Generator().manual_seed(2)) > 0.5).float()
+    image = random_complex((batch, h, w), 3)
+    on_device = [t.to(device) for t in (kspace, maps, mask, image)]
+    op, device_op = SenseOperator(maps, mask), SenseOperator(*on_device[1:3])
+    pairs = [
+        (fft2c(kspace), fft2c(on_device[0])),
+        (ifft2c(kspace), ifft2c(on_device[0])),
+        (op.adjoint(kspace), device_op.adjoint(on_device[0])),
+        (op.normal(image), sense_normal(*on_device[1:3])(on_device[3])),
+    ]
+    for expected, got in pairs:
+        assert got.device.type == device and got.dtype == torch.complex64
+        torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-4)

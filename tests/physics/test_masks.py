@@ -359,3 +359,18 @@ def test_mask_kinds_are_the_cli_names():
         "poisson",
         "gaussian",
     }
+
+
+@pytest.mark.parametrize("kind", [*LINE_KINDS, *PLANE_KINDS])
+def test_masks_apply_on_device(kind, device):
+    """A mask made on the CPU, moved to ``device``, zeroes the same k-space samples there and
+    reports the same acceleration as on the CPU."""
+    from kspacekit.physics.operators import apply_mask
+
+    shape = (2, 3, 48, 40)
+    mask, _ = make_mask(kind, shape, 4, 0.08, seed=5)
+    kspace = torch.randn(shape, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    on_device = apply_mask(kspace.to(device), mask.to(device))
+    assert on_device.device.type == device
+    assert torch.equal(on_device.cpu(), apply_mask(kspace, mask))
+    assert effective_acceleration(mask.to(device), shape) == effective_acceleration(mask, shape)
