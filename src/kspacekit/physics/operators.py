@@ -56,9 +56,16 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return (a.conj() * b).flatten(1).sum(1)
 
 
-def unit_maps_like(kspace: Tensor) -> Tensor:
-    """Coil maps of ones for single-coil data (B, 1, H, W), so one code path serves both cases."""
-    return torch.ones_like(kspace)
+def adjointness_gap(forward: Callable[[Tensor], Tensor], adjoint: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> Tensor:
+    """Relative gap |<A x, y> - <x, A^H y>| / (||A x|| ||y||) per batch entry (B,).
+
+    Every linear operator in kspacekit is checked with it (deepinv's adjointness test): a correct
+    adjoint gives float32 rounding (~1e-7), a wrong one a gap of order one.
+    """
+    forward_x, adjoint_y = forward(x), adjoint(y)
+    gap = (dot(forward_x, y) - dot(x, adjoint_y)).abs()
+    scale = forward_x.flatten(1).norm(dim=1) * y.flatten(1).norm(dim=1)
+    return gap / scale.clamp_min(torch.finfo(scale.dtype).tiny)
 
 
 def sense_normal(maps: Tensor, mask: Tensor) -> Callable[[Tensor], Tensor]:

@@ -164,7 +164,7 @@ class SimulatedSlices:
         return (self.maps.conj() * self.coil_images).sum(1)
 
 
-def noise_std(magnitudes: Tensor, snr: float) -> Tensor:
+def noise_std_for_snr(magnitudes: Tensor, snr: float) -> Tensor:
     """Per-slice noise standard deviation (B,): mean foreground magnitude of (B, H, W) / ``snr``."""
     peaks = magnitudes.flatten(1).amax(1)[:, None, None]
     foreground = (magnitudes > FOREGROUND_LEVEL * peaks).flatten(1)
@@ -195,5 +195,5 @@ def simulate_slices(
     phase = smooth_phase(magnitudes.shape[0], magnitudes.shape[-2:], generator)
     coil_images = maps.to(device) * torch.polar(magnitudes, phase).unsqueeze(1)
     if snr is not None:
-        coil_images.add_(complex_noise(coil_images, noise_std(magnitudes, snr), generator))
+        coil_images.add_(complex_noise(coil_images, noise_std_for_snr(magnitudes, snr), generator))
     return SimulatedSlices(coil_images=coil_images, maps=maps)

@@ -256,7 +256,7 @@ def write_phantom_volume(
     from kspacekit.data.write import write_volume
     from kspacekit.outputs import atomic_path
     from kspacekit.physics.fft import ifft2c, rss
-    from kspacekit.simulation.acquisition import complex_noise, noise_std
+    from kspacekit.simulation.acquisition import complex_noise, noise_std_for_snr
 
     path = Path(path)
     if kind not in PHANTOMS:
@@ -273,7 +273,7 @@ def write_phantom_volume(
     kspace, reference = torch.from_numpy(np.stack(kspaces)), torch.from_numpy(np.stack(images))
     if snr is not None:
         generator = torch.Generator().manual_seed(seed)
-        kspace = kspace + complex_noise(kspace, noise_std(reference, snr), generator)
+        kspace = kspace + complex_noise(kspace, noise_std_for_snr(reference, snr), generator)
     target = rss(ifft2c(kspace), dim=1).numpy()
     attrs = {"acquisition": f"PHANTOM_{kind.upper().replace('-', '_')}", "patient_id": f"phantom_{kind}_{seed}"}
     attrs |= {"coils": coils, "seed": seed, "snr": float("inf") if snr is None else float(snr)}
