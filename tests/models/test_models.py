@@ -77,16 +77,19 @@ def test_varnet_outputs_match_fastmri_with_same_weights(coils, give_num_low):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["unet", "rescnn", "gan", "varnet"])
+SMALL = {
+    "unet": {"chans": 4, "num_pool_layers": 2},
+    "gan": {"chans": 4, "num_pool_layers": 2},
+    "rescnn": {"chans": 4, "num_layers": 3},
+    "varnet": {"num_cascades": 2, "sens_chans": 2, "sens_pools": 2, "chans": 2, "pools": 2},
+}
+"""Small configurations of every model, for tests of behaviour rather than of fastMRI's sizes."""
+
+
+@pytest.mark.parametrize("name", list(SMALL))
 @pytest.mark.parametrize("coils", [1, 3])
 def test_models_give_target_size_images(name, coils):
-    small = {
-        "unet": {"chans": 4, "num_pool_layers": 2},
-        "gan": {"chans": 4, "num_pool_layers": 2},
-        "rescnn": {"chans": 4, "num_layers": 3},
-        "varnet": {"num_cascades": 2, "sens_chans": 2, "sens_pools": 2, "chans": 2, "pools": 2},
-    }[name]
-    model = build_model(name, small).eval()
+    model = build_model(name, SMALL[name]).eval()
     mask, num_low = line_mask(2, 36)
     kspace = random_kspace(2, coils, 40, 36) * mask
     with torch.no_grad():
@@ -178,3 +181,60 @@ def test_patch_discriminator_scores_patches():
     disc = build_discriminator({"disc_chans": 4, "disc_layers": 3})
     logits = disc(torch.rand(2, 1, 32, 32))
     assert logits.shape == (2, 1, 2, 2)
+
+
+def forward_backward(model, kspace, mask, num_low):
+    """Output (float32) and parameter gradients of one training step's forward and backward."""
+    model.zero_grad(set_to_none=True)
+    out = model(kspace, mask, (24, 20), num_low)
+    out.float().square().mean().backward()
+    return out, [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_models_train_on_device_like_on_cpu(name, device):
+    """Forward and backward on ``device`` give the CPU's output and gradients, kept on the device."""
+    torch.manual_seed(0)
+    model = build_model(name, SMALL[name])
+    mask, num_low = line_mask(2, 36)
+    kspace = random_kspace(2, 3, 40, 36) * mask
+    expected, expected_grads = forward_backward(model, kspace, mask, num_low)
+    out, grads = forward_backward(model.to(device), kspace.to(device), mask.to(device), num_low)
+    assert out.device.type == device and out.dtype == torch.float32
+    torch.testing.assert_close(out.cpu(), expected, rtol=1e-3, atol=1e-4)
+    for grad, expected_grad in zip(grads, expected_grads):
+        assert grad.device.type == device
+        torch.testing.assert_close(grad.cpu(), expected_grad, rtol=1e-2, atol=1e-4)
+
+
+class ComplexDtypes(torch.overrides.TorchFunctionMode):
+    """Records the dtype of every complex tensor a torch function returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[torch.dtype] = set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        for value in result if isinstance(result, (tuple, list)) else (result,):
+            if isinstance(value, torch.Tensor) and value.is_complex():
+                self.seen.add(value.dtype)
+        return result
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_mixed_precision_keeps_complex_arithmetic_in_complex64(name, device):
+    """Under autocast (float16 on CUDA as the trainer uses it, bfloat16 on the CPU) only the real
+    convolutions lower their precision: every complex tensor stays complex64, the output is
+    float32, and it stays near the float32 output."""
+    torch.manual_seed(0)
+    model = build_model(name, SMALL[name]).to(device)
+    mask, num_low = line_mask(2, 36)
+    kspace, mask = (random_kspace(2, 3, 40, 36) * mask).to(device), mask.to(device)
+    expected, _ = forward_backward(model, kspace, mask, num_low)
+    half = torch.float16 if device == "cuda" else torch.bfloat16
+    with ComplexDtypes() as complex_dtypes, torch.autocast(device, dtype=half):
+        out, grads = forward_backward(model, kspace, mask, num_low)
+    assert complex_dtypes.seen == {torch.complex64}
+    assert out.dtype == torch.float32 and all(torch.isfinite(g).all() for g in grads)
+    assert ((out - expected).norm() / expected.norm()).item() < 0.05
