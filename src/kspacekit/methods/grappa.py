@@ -111,7 +111,7 @@ class Grappa(ReconstructionMethod):
 
 def residual_gram(kernel: Tensor, shape: tuple[int, int]) -> Tensor:
     """(G - I)^H (G - I) per pixel (B, C, C, H, W), G the image-domain form of ``kernel``; built a
-    band of rows at a time so that G itself never exists whole (32 coils at 640x368: 1.9 GB)."""
+    band of rows at a time so that G itself never exists whole (32 coils at 640x368: 1.9 GB of complex64)."""
     batch, coils = kernel.shape[:2]
     gram = kernel.new_empty(batch, coils, coils, *shape)
     for rows in row_bands(gram.shape):

@@ -80,10 +80,8 @@ def primal_dual(
     sigma = balance * L / (2 ||K||^2) and tau = 2 / ((1 + balance) L) meet the convergence
     condition 1/tau - sigma ||K||^2 >= L/2 with equality for any ``balance`` > 0. A small
     balance (a short dual step, a primal step near 2 / L) suits TV, whose dual lives in a ball
-    of radius lam, far below the image gradients. 0.2 scored best of {0.05, 0.1, 0.2, 0.5, 1} on
-    the simulated slices of ``benchmarks/classical_vs_bart.py --tune`` (16 cases, automatic
-    lambda, 100 iterations: ``tv`` 25.23 dB on average, 25.15 dB with 0.05 or 1); on the real
-    brain at 4x (seeds 0-1) ``tv`` reaches 30.25 dB with it, 29.74 dB with 1.
+    of radius lam, far below the image gradients; the default was chosen on simulated slices
+    (BENCHMARKS.md, "Design measurements").
     One gradient, one K and one K^H per iteration; stops when every slice's relative change
     ||x_k - x_{k-1}|| / ||x_k|| is below ``tol`` (a slice that has converged stops changing, so
     a batch gives each slice the result it gets alone). ``primal_prox(v, tau)``, the prox of

@@ -13,12 +13,10 @@ Two estimators, both batched over slices and vectorised over pixels:
   signal, so the SENSE image keeps the RSS scale everywhere, including the noisy background.
 
 :func:`estimate_maps` is what the methods call; ``tv`` and ``wavelet`` use ESPIRiT for every
-multi-coil input, ``sense`` too. With 2 coils and 4 % centre lines the low-resolution maps, unit
-norm also outside the object and blurred at its edges, let the sparse solvers drift: on the
-simulated 2-coil 8x slices of tests/test_classical.py, ``tv`` with a small lambda fell from
-19.6 dB after 100 iterations to 9.7 dB after 1000 (zero-filled 19.7 dB), while with ESPIRiT it
-rose from 22.0 to 25.8 dB; the 2-coil twix phantom scores the same with either. ESPIRiT's
-eigenvalue crop zeroes the maps where no coil sees signal, which removes that freedom.
+multi-coil input, ``sense`` too: with few coils and few centre lines the low-resolution maps,
+unit norm also outside the object and blurred at its edges, let the sparse solvers drift (as
+measured in BENCHMARKS.md, "Design measurements"), while ESPIRiT's eigenvalue crop zeroes the maps
+where no coil sees signal, which removes that freedom.
 """
 
 from __future__ import annotations
@@ -186,9 +184,9 @@ def _leading_eigenvectors(operator: Tensor, start: Tensor) -> tuple[Tensor, Tens
     at every pixel of ``operator`` (B, C, C, H, W), by power iteration from ``start`` (B, C).
 
     Inside the object the ESPIRiT eigenvalue is ~1 and the others are far below the crop
-    threshold, so a few iterations converge (where they do not, the crop weight is zero anyway):
-    tv/wavelet reconstructions of the real slices score the same (within 0.01 dB) as with a
-    per-pixel ``eigh``, which takes 0.16 s instead of 0.11 s on an 8-coil 230x180 slice (one thread). Starting every pixel from the calibration's
+    threshold, so a few iterations converge (where they do not, the crop weight is zero anyway);
+    it is cheaper than a per-pixel ``eigh`` and scores the same (BENCHMARKS.md, "Design
+    measurements"). Starting every pixel from the calibration's
     dominant coil combination also fixes the arbitrary eigenvector phase smoothly: the result's
     projection on ``start`` stays real and positive.
     """

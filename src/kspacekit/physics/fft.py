@@ -25,7 +25,8 @@ def _centred(transform, x: Tensor) -> Tensor:
 
     For even H and W, fftshift(T(ifftshift(x))) = s * c * T(c * x) with the checkerboard
     c = (-1)^(h + w) and the sign s = (-1)^(H/2 + W/2): two multiplications instead of two
-    shift copies (about 1.5x faster for 15-coil 320x368 slices). Odd sizes take the shifts.
+    shift copies, which cost more than the FFT itself on CPU (BENCHMARKS.md, "Centred FFT").
+    Odd sizes take the shifts.
     """
     height, width = x.shape[-2], x.shape[-1]
     if height % 2 or width % 2:
