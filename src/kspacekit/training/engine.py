@@ -218,7 +218,8 @@ class Trainer:
 
     def resume(self) -> None:
         """Restore model, optimizers, scheduler, scaler, counters and RNG states from ``last.pt``."""
-        ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        # Loaded on the CPU: the RNG states must be CPU tensors; load_state_dict moves the rest to the device.
+        ckpt = load_checkpoint(self.checkpoint_path)
         if ckpt.get("model") != self.config.model or ckpt.get("config") != self.model_config:
             raise KspaceKitError(
                 f"checkpoint is for model {ckpt.get('model')} {ckpt.get('config')}, not this run's", self.checkpoint_path
