@@ -15,7 +15,6 @@ This module does not import torch, so ``kspacekit export`` starts quickly.
 from __future__ import annotations
 
 import datetime
-import xml.etree.ElementTree as etree
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +22,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from kspacekit.data.fastmri import h5_dataset, is_real_number, read_header_xml
+from kspacekit.data.header import header_spacing
+from kspacekit.data.layout import (
+    PREDICTION_KEY,
+    TARGET_KEYS,
+    check_h5_file,
+    h5_dataset,
+    is_real_number,
+    read_header_xml,
+)
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.outputs import atomic_directory, atomic_path
 
-IMAGE_KEYS = ("reconstruction", "reconstruction_rss", "reconstruction_esc")
+IMAGE_KEYS = (PREDICTION_KEY, *TARGET_KEYS)
 FORMATS = ("nifti", "dicom", "png")
 DEFAULT_SPACING_MM = 1.0
 DICOM_MAX = 65535
@@ -48,39 +55,10 @@ class ImageVolume:
     patient_id: str | None = None
 
 
-def _child(element: etree.Element | None, name: str) -> etree.Element | None:
-    """First descendant whose tag, without its XML namespace, is ``name``."""
-    if element is None:
-        return None
-    return next((e for e in element.iter() if e.tag.rsplit("}", 1)[-1] == name and e is not element), None)
-
-
-def header_spacing(header_xml: bytes | str) -> tuple[float, float, float] | None:
-    """(row, col, slice) spacing in mm from the recon space of an ISMRMRD header, None if absent."""
-    try:
-        space = _child(etree.fromstring(header_xml), "reconSpace")
-    except etree.ParseError:
-        return None
-    fov, matrix = _child(space, "fieldOfView_mm"), _child(space, "matrixSize")
-    spacing = []
-    for axis in "xyz":
-        try:
-            value = float(_child(fov, axis).text) / float(_child(matrix, axis).text)  # type: ignore[union-attr, arg-type]
-        except (AttributeError, TypeError, ValueError, ZeroDivisionError):
-            return None
-        if not np.isfinite(value) or value <= 0:
-            return None
-        spacing.append(value)
-    return spacing[0], spacing[1], spacing[2]
-
-
 def read_image_volume(path: str | Path, key: str | None = None) -> ImageVolume:
     """Read the image volume of ``path``: dataset ``key``, else the first of :data:`IMAGE_KEYS` present."""
     path = Path(path)
-    if not path.is_file():
-        raise KspaceKitError("file not found" if not path.exists() else "not a file", path)
-    if not h5py.is_hdf5(path):
-        raise KspaceKitError("not an HDF5 file", path)
+    check_h5_file(path)
     try:
         with h5py.File(path, "r") as hf:
             if key is None:

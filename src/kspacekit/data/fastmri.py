@@ -30,11 +30,23 @@ from rich.progress import track
 from torch.utils.data import Dataset
 
 from kspacekit.data.header import HeaderInfo, parse_ismrmrd_header
+from kspacekit.data.layout import (
+    KSPACE_KEY,
+    KSPACE_KEYS,
+    check_h5_file,
+    find_target_key,
+    h5_dataset,
+    h5_files,
+    is_real_number,
+    mask_key,
+    read_header_xml,
+    target_dataset,
+)
+from kspacekit.data.layout import (
+    TARGET_KEYS as TARGET_KEYS,  # re-exported for callers not yet on data.layout
+)
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.physics.masks import count_center_lines
-
-KSPACE_KEYS = ("kspace", "kspace_4af", "kspace_8af")
-TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")  # multi-coil preference first
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,7 @@ class VolumeInfo:
     @property
     def mask(self) -> np.ndarray | None:
         """The stored ``mask`` of a test file, if any."""
-        return self.masks.get("kspace")
+        return self.masks.get(KSPACE_KEY)
 
     def default_kspace_key(self) -> str:
         """``kspace`` when present, else the first undersampled variant (``kspace_4af``)."""
@@ -111,41 +123,6 @@ def _python_value(value: Any) -> Any:
     return value
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise KspaceKitError("file not found", path)
-    if path.is_dir():
-        raise KspaceKitError("is a directory, expected an .h5 file", path)
-    if not h5py.is_hdf5(path):
-        raise KspaceKitError("not an HDF5 file", path)
-
-
-def h5_dataset(hf: h5py.Group, key: str, path: Path) -> h5py.Dataset:
-    """``hf[key]``, which must be a dataset: a group or a dangling link under that name is a
-    :class:`KspaceKitError` naming the file, not an AttributeError further on."""
-    item = hf.get(key)
-    if not isinstance(item, h5py.Dataset):
-        raise KspaceKitError(f"'{key}' is {'missing' if item is None else 'a group'}, expected a dataset", path)
-    return item
-
-
-def is_real_number(dtype: np.dtype) -> bool:
-    """Booleans, integers and floats: what a mask or a magnitude image may be stored as."""
-    return np.issubdtype(dtype, np.bool_) or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
-
-
-def read_header_xml(hf: h5py.Group, path: Path) -> bytes | None:
-    """The ``ismrmrd_header`` text of a file, None when it has none; anything but a scalar string is an error."""
-    if "ismrmrd_header" not in hf:
-        return None
-    value = h5_dataset(hf, "ismrmrd_header", path)[()]
-    if isinstance(value, str):
-        value = value.encode()
-    if not isinstance(value, bytes):
-        raise KspaceKitError(f"'ismrmrd_header' must be an XML string, got {type(value).__name__}", path)
-    return value
-
-
 def _check_kspace(path: Path, hf: h5py.File, key: str) -> tuple[int, ...]:
     dataset = h5_dataset(hf, key, path)
     if dataset.ndim not in (3, 4):
@@ -163,15 +140,15 @@ def _read_masks(
     """The stored 1-D mask of each k-space key (``mask`` for ``kspace``, ``mask_4af`` for ``kspace_4af``)."""
     masks = {}
     for key in kspace_keys:
-        mask_key = key.replace("kspace", "mask")
-        if mask_key not in hf:
+        stored = mask_key(key)
+        if stored not in hf:
             continue
-        dataset = h5_dataset(hf, mask_key, path)
+        dataset = h5_dataset(hf, stored, path)
         if dataset.shape != (width,) or not is_real_number(dataset.dtype):
-            raise KspaceKitError(f"'{mask_key}' must be 1-D with W={width} columns, got {dataset.dtype} {dataset.shape}", path)
+            raise KspaceKitError(f"'{stored}' must be 1-D with W={width} columns, got {dataset.dtype} {dataset.shape}", path)
         mask = np.asarray(dataset, dtype=np.float32)
         if not np.isin(mask, (0, 1)).all():
-            raise KspaceKitError(f"'{mask_key}' must hold only 0 and 1", path)
+            raise KspaceKitError(f"'{stored}' must hold only 0 and 1", path)
         masks[key] = mask
     return masks
 
@@ -194,17 +171,17 @@ def _check_numeric_attrs(path: Path, attrs: dict[str, Any], width: int) -> None:
 
 
 def _kind(kspace_keys: Sequence[str], target_key: str | None, masks: dict[str, np.ndarray]) -> str:
-    if any(key != "kspace" for key in kspace_keys):
+    if any(key != KSPACE_KEY for key in kspace_keys):
         return "course"
     if target_key is not None:
         return "train"
-    return "test" if "kspace" in masks else "raw"
+    return "test" if KSPACE_KEY in masks else "raw"
 
 
 def inspect_volume(path: str | Path) -> VolumeInfo:
     """Open a volume once, validate it (shapes, dtypes, mask, header) and describe it."""
     path = Path(path)
-    _check_file(path)
+    check_h5_file(path)
     try:
         with h5py.File(path, "r") as hf:
             return _describe(path, hf)
@@ -224,18 +201,10 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
     multicoil = len(kspace_shape) == 4
     num_slices, height, width = kspace_shape[0], kspace_shape[-2], kspace_shape[-1]
 
-    # fastMRI single-coil files hold both targets; their challenge target is the ESC one
-    preference = TARGET_KEYS if multicoil else TARGET_KEYS[::-1]
-    target_key = next((key for key in preference if key in hf), None)
+    target_key = find_target_key(hf, multicoil)
     target_hw = None
     if target_key is not None:
-        target = h5_dataset(hf, target_key, path)
-        target_shape = target.shape
-        if len(target_shape) != 3 or target_shape[0] != num_slices or not is_real_number(target.dtype):
-            raise KspaceKitError(
-                f"'{target_key}' must be real (slices, h, w) with {num_slices} slices, got {target.dtype} {target_shape}",
-                path,
-            )
+        target_shape = target_dataset(hf, target_key, path, num_slices).shape
         target_hw = (target_shape[1], target_shape[2])
 
     header = None
@@ -319,7 +288,7 @@ def _read_slices(
 
     if kspace_key in info.masks:
         mask = np.broadcast_to(info.masks[kspace_key], (stop - start, kspace.shape[-1])).copy()
-    elif kspace_key != "kspace":
+    elif kspace_key != KSPACE_KEY:
         mask = (np.abs(kspace).sum(axis=(1, 2)) > 0).astype(np.float32)
     else:
         mask = None
@@ -332,7 +301,7 @@ def _read_slices(
 
 def _num_low_frequencies(info: VolumeInfo, kspace_key: str, mask: torch.Tensor | None) -> int | None:
     """The file's ``num_low_frequency`` for its stored mask, else the smallest count over mask rows."""
-    if kspace_key == "kspace" and "num_low_frequency" in info.attrs:
+    if kspace_key == KSPACE_KEY and "num_low_frequency" in info.attrs:
         return int(info.attrs["num_low_frequency"])
     if mask is None:
         return None
@@ -396,18 +365,6 @@ def iter_volume_batches(
         )
 
 
-def _volume_files(root_or_files: str | Path | Sequence[str | Path]) -> list[Path]:
-    if isinstance(root_or_files, (str, Path)):
-        root = Path(root_or_files)
-        if not root.is_dir():
-            return [root]
-        files = sorted(root.glob("*.h5"))
-        if not files:
-            raise KspaceKitError("no .h5 files in folder", root)
-        return files
-    return [Path(f) for f in root_or_files]
-
-
 class SliceDataset(Dataset):
     """All slices of all volumes in a folder (``*.h5``, sorted) or in a list of files.
 
@@ -439,7 +396,10 @@ class SliceDataset(Dataset):
         self.kspace_key = kspace_key
         self.transform = transform
 
-        paths = _volume_files(root_or_files)
+        if isinstance(root_or_files, (str, Path)):
+            paths = h5_files(root_or_files)
+        else:
+            paths = [Path(f) for f in root_or_files]
         inspecting = track(paths, "Inspecting volumes", transient=True, disable=len(paths) < 100)
         volumes = [inspect_volume(path) for path in inspecting]
         for info in volumes:

@@ -11,6 +11,7 @@ padding_right)`` were never acquired, so masks must leave them at zero.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as etree
 from dataclasses import dataclass
 
@@ -106,8 +107,9 @@ def make_ismrmrd_header(
 
 
 def _find(root: etree.Element, path: str) -> etree.Element | None:
-    """First ``a//b//c`` below the root, tags in the ISMRMRD namespace (fastMRI's et_query search)."""
-    return root.find("." + "".join(f"//{{{ISMRMRD_NAMESPACE}}}{tag}" for tag in path.split("/")))
+    """First ``a//b//c`` below the root (fastMRI's et_query search), tags in the ISMRMRD namespace
+    or in none: the one walk of the header XML that parsing and export both use."""
+    return root.find("." + "".join(f"//{{*}}{tag}" for tag in path.split("/")))
 
 
 def _int(root: etree.Element, path: str) -> int:
@@ -128,6 +130,26 @@ def _optional_text(root: etree.Element, path: str) -> str | None:
 def _size(root: etree.Element, space: str) -> tuple[int, int, int]:
     x, y, z = (_int(root, f"encoding/{space}/matrixSize/{axis}") for axis in "xyz")
     return x, y, z
+
+
+def header_spacing(xml: bytes | str) -> tuple[float, float, float] | None:
+    """(row, col, slice) spacing in mm from the recon space of an ISMRMRD header (field of view /
+    matrix size along x, y, z), None when the header is unreadable or lacks a positive one."""
+    try:
+        root = etree.fromstring(xml)
+    except etree.ParseError:
+        return None
+    spacing = []
+    for axis in "xyz":
+        fov, matrix = (_optional_text(root, f"reconSpace/{field}/{axis}") for field in ("fieldOfView_mm", "matrixSize"))
+        try:
+            value = float(fov) / float(matrix)  # type: ignore[arg-type]
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+        if not math.isfinite(value) or value <= 0:
+            return None
+        spacing.append(value)
+    return spacing[0], spacing[1], spacing[2]
 
 
 def parse_ismrmrd_header(xml: bytes | str) -> HeaderInfo:

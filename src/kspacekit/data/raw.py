@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kspacekit.data.layout import MASK_2D_KEY, target_key
 from kspacekit.errors import (
     HDF5_READ_ERRORS,
     KspaceKitError,
@@ -438,9 +439,6 @@ def detect_sampling(kspace: np.ndarray) -> Sampling:
     return Sampling(pattern=pattern, line_wise=line_wise)
 
 
-MASK_2D_KEY = "mask_2d"
-
-
 def convert_to_fastmri(
     source: str | Path,
     output: str | Path,
@@ -498,7 +496,7 @@ def convert_to_fastmri(
             tmp,
             stored,
             target=target,
-            target_key="reconstruction_esc" if single_coil else "reconstruction_rss",
+            target_key=target_key(multicoil=not single_coil),
             mask=sampling.columns if sampling.line_wise and target is None else None,
             attrs=attrs,
             overwrite=True,

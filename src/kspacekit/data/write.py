@@ -18,6 +18,13 @@ import h5py
 import numpy as np
 
 from kspacekit.data.header import make_ismrmrd_header
+from kspacekit.data.layout import (
+    CHALLENGE_TARGET_KEYS,
+    HEADER_KEY,
+    KSPACE_KEY,
+    MASK_KEY,
+    PREDICTION_KEY,
+)
 from kspacekit.errors import KspaceKitError
 from kspacekit.outputs import atomic_path, output_path_for
 
@@ -47,7 +54,7 @@ def write_volume(
     kspace: np.ndarray,
     *,
     target: np.ndarray | None = None,
-    target_key: str = "reconstruction_rss",
+    target_key: str = CHALLENGE_TARGET_KEYS["multicoil"],
     mask: np.ndarray | None = None,
     attrs: Mapping[str, Any] | None = None,
     header: str | None = None,
@@ -77,12 +84,12 @@ def write_volume(
         )
 
     with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("kspace", data=kspace.astype(np.complex64, copy=False))
+        f.create_dataset(KSPACE_KEY, data=kspace.astype(np.complex64, copy=False))
         if target is not None:
             f.create_dataset(target_key, data=target)
         if mask is not None:
-            f.create_dataset("mask", data=mask)
-        f.create_dataset("ismrmrd_header", data=header.encode("utf-8"))
+            f.create_dataset(MASK_KEY, data=mask)
+        f.create_dataset(HEADER_KEY, data=header.encode("utf-8"))
         f.attrs.update(all_attrs)
     return path
 
@@ -110,8 +117,8 @@ def write_submission(
     if not np.isfinite(reconstruction).all():
         raise KspaceKitError("reconstruction contains NaN or Inf values", path)
     with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("reconstruction", data=reconstruction)
+        f.create_dataset(PREDICTION_KEY, data=reconstruction)
         if header is not None:
-            f.create_dataset("ismrmrd_header", data=header.encode("utf-8") if isinstance(header, str) else header)
+            f.create_dataset(HEADER_KEY, data=header.encode("utf-8") if isinstance(header, str) else header)
         f.attrs.update(dict(attrs or {}))
     return path

@@ -30,6 +30,12 @@ from typing import Any
 import h5py
 import numpy as np
 
+from kspacekit.data.layout import (
+    CHALLENGE_TARGET_KEYS,
+    PREDICTION_KEY,
+    h5_files,
+    target_dataset,
+)
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.evaluation.metrics import (
     SSIM_WINDOW,
@@ -38,8 +44,6 @@ from kspacekit.evaluation.metrics import (
     volume_metrics,
 )
 
-TARGET_KEYS = {"multicoil": "reconstruction_rss", "singlecoil": "reconstruction_esc"}
-PREDICTION_KEY = "reconstruction"
 UNKNOWN = "unknown"
 METRICS = ("nmse", "psnr", "ssim")
 
@@ -126,8 +130,8 @@ def evaluate_folders(
     instead of fastMRI's crop; ``track`` wraps the list of targets (e.g. a progress bar).
     """
     target_dir, predictions_dir = Path(target_dir), Path(predictions_dir)
-    if challenge not in TARGET_KEYS:
-        raise KspaceKitError(f"unknown challenge {challenge!r}; use one of {', '.join(TARGET_KEYS)}")
+    if challenge not in CHALLENGE_TARGET_KEYS:
+        raise KspaceKitError(f"unknown challenge {challenge!r}; use one of {', '.join(CHALLENGE_TARGET_KEYS)}")
     targets = target_files(target_dir)
     _check_folder(predictions_dir, "predictions")
     evaluation = Evaluation(settings={
@@ -135,7 +139,7 @@ def evaluate_folders(
         "acquisition": acquisition, "full_image": full_image,
     })
     def read(target_path: Path) -> _Pair | BadPrediction | None:
-        return _read_pair(target_path, predictions_dir / target_path.name, TARGET_KEYS[challenge],
+        return _read_pair(target_path, predictions_dir / target_path.name, CHALLENGE_TARGET_KEYS[challenge],
                           acquisition, full_image)
 
     for pair in _one_ahead(read, track(targets)):
@@ -152,10 +156,7 @@ def evaluate_folders(
 def target_files(target_dir: Path) -> list[Path]:
     """The ``.h5`` files of the target folder, sorted by name (other files are not targets)."""
     _check_folder(target_dir, "target")
-    files = sorted(path for path in target_dir.glob("*.h5") if path.is_file())
-    if not files:
-        raise KspaceKitError("target folder has no .h5 files", target_dir)
-    return files
+    return h5_files(target_dir)
 
 
 def evaluate_volume(
@@ -266,14 +267,13 @@ def _read_problem(role: str, err: Exception) -> str:
 
 def _read_target(path: Path, target_file: h5py.File, key: str) -> np.ndarray:
     if key not in target_file:
-        other = sorted(set(TARGET_KEYS.values()) & set(target_file))
+        other = sorted(set(CHALLENGE_TARGET_KEYS.values()) & set(target_file))
         hint = f"; it has {other[0]!r}, check --challenge" if other else ""
         raise KspaceKitError(f"target has no '{key}' dataset{hint}", path)
-    dataset = target_file[key]
-    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != 3 or dataset.dtype.kind != "f":
-        shape, dtype = getattr(dataset, "shape", "a group"), getattr(dataset, "dtype", "")
-        raise KspaceKitError(f"'{key}' must be a float (slices, H, W) array, got {shape} {dtype}", path)
+    dataset = target_dataset(target_file, key, path)
     target = _read_array(dataset)
+    if target.dtype.kind != "f":  # integer or boolean images are scored as float32, as fastMRI reads them
+        target = target.astype(np.float32)
     if _count_non_finite(target):
         raise KspaceKitError(f"'{key}' contains NaN or Inf values", path)
     return target

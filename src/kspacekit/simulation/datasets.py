@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from kspacekit.data.layout import CHALLENGE_TARGET_KEYS
 from kspacekit.errors import KspaceKitError
 from kspacekit.physics.fft import center_crop, center_pad, fft2c
 from kspacekit.simulation.acquisition import (
@@ -435,7 +436,7 @@ def simulate_dataset(
                     out_dir / f"{kind}_{unit.split}" / f"{unit.name}.h5",
                     kspace,
                     target=target,
-                    target_key="reconstruction_rss" if kind == "multicoil" else "reconstruction_esc",
+                    target_key=CHALLENGE_TARGET_KEYS[kind],
                     attrs=attrs,
                     overwrite=overwrite,
                 )
