@@ -53,6 +53,24 @@ def _permissions(mode: int) -> int:
     return mode & ~umask
 
 
+def check_output_folder(
+    path: Path,
+    overwrite: bool,
+    replaceable: Callable[[Path], bool] = lambda p: True,
+    hint: str = "pass --overwrite to replace it",
+) -> None:
+    """The one output-folder policy: ``path`` must be a folder or absent; a non-empty folder is
+    refused unless ``overwrite``, and even then unless ``replaceable(path)`` says it holds only
+    what this kind of command writes. ``hint`` tells the user how to go on."""
+    if path.exists() and not path.is_dir():
+        raise KspaceKitError("output exists and is not a folder", path)
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise KspaceKitError(f"output folder is not empty; {hint}", path)
+        if not replaceable(path):
+            raise KspaceKitError("output folder holds files kspacekit did not write; refusing to replace it", path)
+
+
 @contextlib.contextmanager
 def atomic_directory(
     path: str | Path, overwrite: bool = False, replaceable: Callable[[Path], bool] = lambda p: False
@@ -64,13 +82,7 @@ def atomic_directory(
     can never delete an unrelated folder). A failure inside the block leaves ``path`` untouched.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise KspaceKitError("output exists and is not a folder", path)
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise KspaceKitError("output folder is not empty; pass --overwrite to replace it", path)
-        if not replaceable(path):
-            raise KspaceKitError("output folder holds files kspacekit did not write; refusing to replace it", path)
+    check_output_folder(path, overwrite, replaceable)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

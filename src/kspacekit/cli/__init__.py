@@ -2,13 +2,13 @@
 
 Every module in this package that defines commands registers them on :data:`app` when imported;
 :func:`main` imports them all, runs the app, and turns :class:`KspaceKitError` into a one-line
-message and exit status 2.
+message and exit status 2. Commands only parse options and call library functions; each one that
+computes first calls :func:`kspacekit.runtime.configure_process`.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 import sys
 
@@ -31,12 +31,13 @@ def _load_commands() -> None:
         importlib.import_module(f"{__name__}.{module.name}")
 
 
+def command_line() -> str:
+    """The command as typed, recorded in reports so that they say how to reproduce them."""
+    return " ".join(["kspacekit", *sys.argv[1:]])
+
+
 def main() -> None:
     """Console entry point."""
-    # Idle OpenMP threads sleep instead of spinning (set before torch is imported): on cores
-    # shared with other processes, torch's default spinning made reconstructions 4-10x slower
-    # (TV on 192x160x8 coils: 45 s -> 8 s per slice); on an idle machine it costs little.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _load_commands()
     try:
         app()

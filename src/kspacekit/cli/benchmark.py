@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from kspacekit.cli import app
-
-if TYPE_CHECKING:
-    import torch
-    from rich.console import Console
-
-    from kspacekit.evaluation.benchmark import BenchmarkConfig, BenchmarkResult
+from kspacekit.cli import app, command_line
 
 
 def split_list(values: list[str] | None) -> list[str]:
@@ -44,50 +38,6 @@ def parse_checkpoints(values: list[str] | None) -> dict[str, dict[str, object]]:
             raise KspaceKitError(f"--checkpoint must be METHOD=PATH, got {value!r}")
         options[method.strip()] = {"checkpoint": Path(path)}
     return options
-
-
-def is_benchmark_output(folder: Path) -> bool:
-    """A folder an earlier benchmark or demo wrote (so --overwrite may replace it)."""
-    return (folder / "results.json").is_file()
-
-
-def benchmark_into(
-    folder: Path,
-    data: Path,
-    config: BenchmarkConfig,
-    *,
-    data_label: Path,
-    targets: Path | None,
-    device: torch.device,
-    title: str,
-    description: str | None,
-    console: Console,
-) -> BenchmarkResult:
-    """Plan, run (with a progress bar per method) and write the report into ``folder``."""
-    import sys
-
-    from kspacekit.evaluation.benchmark import (
-        describe_dataset,
-        plan_benchmark,
-        run_benchmark,
-    )
-    from kspacekit.evaluation.report import write_report
-    from kspacekit.runtime import progress_bar
-
-    volumes = plan_benchmark(data, config, targets)
-    dataset = describe_dataset(volumes, data_label)
-    slices = sum(v.info.num_slices * len(v.samplings) for v in volumes)
-    counts = f"{len(volumes)} volume{'s' * (len(volumes) != 1)}, {dataset['slices']} slice{'s' * (dataset['slices'] != 1)}"
-    console.print(f"benchmarking {len(config.methods)} methods on {counts}, on {device}")
-    with progress_bar() as progress:
-        tasks = {method: progress.add_task(method, total=slices) for method in config.methods}
-        result = run_benchmark(
-            volumes, config, folder, dataset=dataset, device=device,
-            on_slices=lambda method, n: progress.advance(tasks[method], n),
-        )
-    result.environment["command"] = " ".join(["kspacekit", *sys.argv[1:]])
-    write_report(result, folder, title, description)
-    return result
 
 
 @app.command()
@@ -126,16 +76,16 @@ def benchmark(
     draws), seconds per slice and a data-consistency residual per method; images of one slice;
     metrics against acceleration. Also results.json, results.csv and every reconstruction.
     """
+    from kspacekit.runtime import configure_process, resolve_device
+
+    configure_process()  # before torch is imported
+
     from rich.console import Console
 
-    from kspacekit.errors import KspaceKitError
     from kspacekit.evaluation.benchmark import BenchmarkConfig, default_methods
-    from kspacekit.evaluation.report import print_summary
+    from kspacekit.evaluation.report import benchmark_report, print_summary
     from kspacekit.methods import available_methods
-    from kspacekit.outputs import atomic_directory
-    from kspacekit.runtime import resolve_device
 
-    console = Console(stderr=True)
     names = split_list(methods)
     names = list(available_methods()) if names == ["all"] else names or list(default_methods())
     config = BenchmarkConfig(
@@ -147,13 +97,10 @@ def benchmark(
         batch_size=batch_size,
         method_options=parse_checkpoints(checkpoint),
     )
-    torch_device = resolve_device(device)
-    if output.resolve() in (data.resolve(), *data.resolve().parents):
-        raise KspaceKitError("the data lie inside the output folder; choose another output", output)
-    with atomic_directory(output, overwrite, is_benchmark_output) as folder:
-        result = benchmark_into(
-            folder, data, config, data_label=data, targets=targets, device=torch_device,
-            title=title or f"kspacekit benchmark: {data.name}", description=None, console=console,
-        )
+    console = Console(stderr=True)
+    result = benchmark_report(
+        data, output, config, targets=targets, device=resolve_device(device), title=title, overwrite=overwrite,
+        command=command_line(), console=console,
+    )
     print_summary(result, Console())
     console.print(f"report: {output / 'report.html'}")

@@ -45,6 +45,10 @@ def convert(
     (reconstruction_esc for single-coil) and attrs max/norm; undersampled data keep their
     zeros and get a 1-D 'mask' (line-wise sampling) or a 2-D 'mask_2d' (other patterns).
     """
+    from kspacekit.runtime import configure_process
+
+    configure_process()  # before torch is imported
+
     from kspacekit.data.raw import convert_to_fastmri
 
     path, sampling = convert_to_fastmri(

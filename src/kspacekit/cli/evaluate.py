@@ -11,7 +11,6 @@ import typer
 from kspacekit.cli import app
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
     from rich.table import Table
 
     from kspacekit.evaluation.evaluate import Evaluation, GroupSummary
@@ -45,10 +44,12 @@ def evaluate(
 
     from kspacekit.evaluation.evaluate import evaluate_folders
     from kspacekit.outputs import atomic_path, check_writable
+    from kspacekit.runtime import configure_process, progress_bar
 
+    configure_process()
     if json_path is not None:
         check_writable(json_path, overwrite)
-    with _progress_bar() as progress:
+    with progress_bar() as progress:
         evaluation = evaluate_folders(
             target, predictions, challenge=challenge.value, acquisition=acquisition, full_image=full_image,
             track=lambda files: progress.track(files, description="evaluating"),
@@ -63,24 +64,6 @@ def evaluate(
         for bad in evaluation.bad:
             errors.print(f"  {bad.file}: {bad.problem}")
         raise typer.Exit(1)
-
-
-def _progress_bar() -> Progress:
-    """kspacekit.runtime.progress_bar's bar (stderr, cleared when done), built here because
-    importing kspacekit.runtime imports torch, which would triple this command's start-up."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
-    )
 
 
 def _summary_table(evaluation: Evaluation) -> Table:

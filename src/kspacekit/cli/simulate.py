@@ -70,7 +70,9 @@ def simulate(
     complex noise; volumes are split into multicoil_train/val/test (never by slice).
     """
     from kspacekit.errors import KspaceKitError
+    from kspacekit.runtime import configure_process, resolve_device
 
+    configure_process()  # before torch is imported
     if (phantom is None) == (not source):
         raise KspaceKitError("give either --source (one or more images) or --phantom")
     if phantom is not None and head:
@@ -85,7 +87,6 @@ def simulate(
         typer.echo(f"{path}: {phantom} phantom, {slices} slice(s), {coils} coil(s)")
         return
 
-    from kspacekit.runtime import resolve_device
     from kspacekit.simulation.datasets import simulate_dataset
 
     summary = simulate_dataset(

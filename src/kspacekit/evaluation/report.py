@@ -1,4 +1,5 @@
-"""Benchmark reports: one self-contained HTML page, results.json, results.csv and a terminal table.
+"""Benchmark reports: one self-contained HTML page, results.json, results.csv and a terminal table;
+and the drivers of ``kspacekit benchmark`` and ``demo`` (:func:`benchmark_report`, :func:`demo_report`).
 
 The HTML page embeds its figures as base64 PNGs and has no external resources, so it can be
 mailed or archived as one file. Figures are drawn with matplotlib's object API on the Agg
@@ -19,16 +20,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kspacekit.errors import KspaceKitError
 from kspacekit.evaluation.benchmark import (
     REFERENCE,
+    BenchmarkConfig,
     BenchmarkResult,
     Example,
     Summary,
+    describe_dataset,
     example_ssim,
+    plan_benchmark,
+    run_benchmark,
 )
-from kspacekit.outputs import atomic_path
+from kspacekit.outputs import atomic_directory, atomic_path
+from kspacekit.runtime import progress_bar
 
 if TYPE_CHECKING:
+    import torch
     from matplotlib.figure import Figure
     from rich.console import Console
 
@@ -377,3 +385,113 @@ def print_summary(result: BenchmarkResult, console: Console) -> None:
         console.print(f"note {number}: {escape(reason)}", highlight=False)
     if result.dataset.get("simulated") or result.dataset.get("simulated_files"):
         console.print(f"[bold yellow]{SIMULATED_BANNER}[/bold yellow]")
+
+
+# ---------------------------------------------------------------------------------------------
+# The drivers behind `kspacekit benchmark` and `kspacekit demo`: plan, run, write the report.
+
+DEMO_ORIENTATIONS = ("axial", "coronal", "sagittal")
+
+
+def is_benchmark_output(folder: Path) -> bool:
+    """A folder an earlier benchmark or demo wrote (so --overwrite may replace it)."""
+    return (folder / "results.json").is_file()
+
+
+def benchmark_report(
+    data: Path,
+    output: Path,
+    config: BenchmarkConfig,
+    *,
+    targets: Path | None = None,
+    device: torch.device,
+    title: str | None = None,
+    overwrite: bool = False,
+    command: str | None = None,
+    console: Console | None = None,
+) -> BenchmarkResult:
+    """Benchmark the volumes in ``data`` and write report.html, results.json, results.csv and the
+    reconstructions into ``output`` (put in place only when everything succeeded; an existing
+    folder is replaced only with ``overwrite`` and only if an earlier benchmark wrote it)."""
+    if output.resolve() in (data.resolve(), *data.resolve().parents):
+        raise KspaceKitError("the data lie inside the output folder; choose another output", output)
+    with atomic_directory(output, overwrite, is_benchmark_output) as folder:
+        return _benchmark_into(
+            folder, data, config, data_label=data, targets=targets, device=device,
+            title=title or f"kspacekit benchmark: {data.name}", description=None, command=command, console=console,
+        )
+
+
+def demo_report(
+    output: Path,
+    config: BenchmarkConfig,
+    *,
+    volumes: int = 3,
+    slices: int = 3,
+    matrix: tuple[int, int] = (192, 160),
+    coils: int = 8,
+    snr: float = 30.0,
+    device: torch.device,
+    overwrite: bool = False,
+    command: str | None = None,
+    console: Console | None = None,
+) -> BenchmarkResult:
+    """Simulate a small multi-coil brain dataset from the built-in template into ``output/data``
+    and benchmark it into ``output``; the report says at its top and bottom that the data are simulated."""
+    from kspacekit.simulation.datasets import simulate_dataset
+    from kspacekit.simulation.template import builtin_brain_volume
+
+    if not 1 <= volumes <= len(DEMO_ORIENTATIONS):
+        raise KspaceKitError(f"--volumes must be 1 to {len(DEMO_ORIENTATIONS)}, got {volumes}")
+    source = builtin_brain_volume()
+    orientations = DEMO_ORIENTATIONS[:volumes]
+    description = (
+        f"k-space SIMULATED with kspacekit.simulation.datasets from the ICBM152 2009a T1 template (an average of many "
+        f"real T1 scans, shipped in the nilearn package): {volumes} volume(s) ({', '.join(orientations)} "
+        f"slices) of {slices} slice(s), {coils} simulated loop coils, smooth random phase, complex Gaussian "
+        f"noise at SNR {snr:g}, matrix {matrix[0]}x{matrix[1]}. The simulated data are in data/ beside this report."
+    )
+    with atomic_directory(output, overwrite, is_benchmark_output) as folder:
+        if console is not None:
+            console.print(f"simulating {volumes * slices} slices from {source.name}")
+        simulate_dataset(
+            [source], folder / "data", coils=coils, shape=matrix, snr=snr, slices_per_volume=slices,
+            orientations=orientations, split=(0.0, 1.0, 0.0), seed=0, device=device,
+        )
+        return _benchmark_into(
+            folder, folder / "data" / "multicoil_val", config, data_label=output / "data" / "multicoil_val",
+            targets=None, device=device, title="kspacekit demo (simulated data)", description=description,
+            command=command, console=console,
+        )
+
+
+def _benchmark_into(
+    folder: Path,
+    data: Path,
+    config: BenchmarkConfig,
+    *,
+    data_label: Path,
+    targets: Path | None,
+    device: torch.device,
+    title: str,
+    description: str | None,
+    command: str | None,
+    console: Console | None,
+) -> BenchmarkResult:
+    """Plan, run (with a progress bar per method) and write the report into ``folder``."""
+    volumes = plan_benchmark(data, config, targets)
+    dataset = describe_dataset(volumes, data_label)
+    slices = sum(v.info.num_slices * len(v.samplings) for v in volumes)
+    if console is not None:
+        counts = f"{len(volumes)} volume{'s' * (len(volumes) != 1)}, {dataset['slices']} slice{'s' * (dataset['slices'] != 1)}"
+        console.print(f"benchmarking {len(config.methods)} methods on {counts}, on {device}")
+    with progress_bar() as progress:
+        tasks = {method: progress.add_task(method, total=slices) for method in config.methods}
+        result = run_benchmark(
+            volumes, config, folder, dataset=dataset, device=device,
+            on_slices=lambda method, n: progress.advance(tasks[method], n),
+        )
+    if command is not None:
+        result.environment["command"] = command
+    write_report(result, folder, title, description)
+    return result

@@ -8,6 +8,7 @@ retrospectively with one mask per volume, seeded per file name as fastMRI does.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,11 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kspacekit.data import VolumeInfo, iter_volume_batches, write_submission
+from kspacekit.data import (
+    VolumeInfo,
+    inspect_volume,
+    iter_volume_batches,
+    write_submission,
+)
 from kspacekit.errors import KspaceKitError
-from kspacekit.methods import ReconMeta, ReconstructionMethod
+from kspacekit.methods import ReconMeta, ReconstructionMethod, create_method
 from kspacekit.outputs import check_writable, output_path_for
 from kspacekit.physics.masks import MaskSpec, Seed, file_seed
+from kspacekit.runtime import progress_bar
 
 
 @dataclass(frozen=True)
@@ -144,3 +151,68 @@ def reconstruct_volume(
         output_dir, info.path.name, np.concatenate(images), attrs=attrs, header=info.header_xml, overwrite=overwrite
     )
     return VolumeResult(info.path, out_path, info.num_slices, seconds, attrs=attrs)
+
+
+@dataclass
+class FolderResult:
+    """What :func:`reconstruct_folder` did: the volumes written and one message per file that failed."""
+
+    files: int
+    written: list[VolumeResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def reconstruct_folder(
+    input: Path,
+    output_dir: Path,
+    method: ReconstructionMethod,
+    *,
+    undersampling: Undersampling,
+    kspace_key: str | None = None,
+    batch_size: int | None = None,
+    device: torch.device = torch.device("cpu"),
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> FolderResult:
+    """Reconstruct a file, or every ``.h5`` file of a folder, into ``output_dir``.
+
+    A single file that cannot be reconstructed raises :class:`KspaceKitError`. In a folder a bad
+    file does not stop the others: every good volume is written, every bad one is named (with its
+    problem) in :attr:`FolderResult.failures` and gets no output file, not even a partial one.
+    """
+    files = input_files(input)
+    single = len(files) == 1 and not input.is_dir()
+    result = FolderResult(len(files))
+    infos = []
+    for path in files:
+        try:
+            infos.append(inspect_volume(path))
+        except KspaceKitError as err:
+            if single:
+                raise
+            result.failures.append(str(err))
+    with progress_bar() if show_progress else contextlib.nullcontext() as progress:
+        task = progress.add_task(method.name, total=sum(i.num_slices for i in infos)) if progress else None
+        for info in infos:
+            try:
+                result.written.append(reconstruct_volume(
+                    info, output_dir, method, undersampling=undersampling, kspace_key=kspace_key,
+                    batch_size=batch_size, device=device, overwrite=overwrite,
+                    on_slices=lambda n: progress.advance(task, n) if progress else None,
+                ))
+            except KspaceKitError as err:
+                if single:
+                    raise
+                result.failures.append(str(err))
+    return result
+
+
+def create_method_with(
+    name: str, *, lam: float | None = None, iterations: int | None = None, checkpoint: Path | None = None
+) -> ReconstructionMethod:
+    """The method ``name`` with the command-line options that were given (None: the method's own
+    default); :func:`create_method` refuses an option the method does not take."""
+    if iterations is not None and iterations < 1:
+        raise KspaceKitError(f"--iterations must be at least 1, got {iterations}")
+    options = {"lam": lam, "iterations": iterations, "checkpoint": checkpoint}
+    return create_method(name, **{key: value for key, value in options.items() if value is not None})

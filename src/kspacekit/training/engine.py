@@ -43,7 +43,7 @@ from kspacekit.data import SliceDataset, VolumeInfo
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.models import build_discriminator, build_model, model_config
 from kspacekit.models.gan import discriminator_loss, generator_adversarial_loss
-from kspacekit.outputs import atomic_path
+from kspacekit.outputs import atomic_path, check_output_folder
 from kspacekit.runtime import resolve_device
 from kspacekit.training.batches import (
     Batch,
@@ -414,15 +414,13 @@ class Trainer:
 
 
 def check_output_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
-    """A new run needs an empty (or new) folder; --resume needs a checkpoint there."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise KspaceKitError("output exists and is not a folder", out_dir)
+    """A new run needs an empty (or new) folder, or --overwrite; --resume needs a checkpoint there."""
     if resume:
+        check_output_folder(out_dir, overwrite=True)
         if not (out_dir / "checkpoints" / "last.pt").exists() and not any(out_dir.glob("fold_*/checkpoints/last.pt")):
             raise KspaceKitError("nothing to resume: no checkpoints/last.pt in this folder", out_dir)
         return
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise KspaceKitError("output folder is not empty; pass --resume to continue that run or --overwrite", out_dir)
+    check_output_folder(out_dir, overwrite, hint="pass --resume to continue that run or --overwrite")
 
 
 RUN_CONFIG = "train_config.json"
