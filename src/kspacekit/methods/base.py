@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from kspacekit.errors import KspaceKitError
+from kspacekit.physics.masks import count_center_lines, effective_acceleration
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,19 @@ class ReconMeta:
     num_low_frequencies: int | None = None
     acceleration: float | None = None
 
+    @classmethod
+    def from_mask(cls, mask: Tensor, kspace_shape: tuple[int, ...], target_size: tuple[int, int] | None = None) -> ReconMeta:
+        """What the mask itself tells: the centre-line run of a line mask (a (..., 1, W) mask) and
+        the effective acceleration; the target size is the k-space size unless given."""
+        height, width = kspace_shape[-2:]
+        lines = mask.shape[-2] == 1
+        num_low = count_center_lines(mask.reshape(-1, mask.shape[-1])[0].cpu()) if lines else None
+        return cls(
+            target_size=(height, width) if target_size is None else target_size,
+            num_low_frequencies=num_low,
+            acceleration=effective_acceleration(mask.cpu(), kspace_shape),
+        )
+
 
 class ReconstructionMethod(ABC):
     """Masked k-space (B, C, H, W) complex + mask (broadcastable, 0/1) + meta -> image (B, h, w).
@@ -46,16 +61,33 @@ class ReconstructionMethod(ABC):
     def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
         """Return float32 magnitude images (B, h, w) with (h, w) == meta.target_size."""
 
-    def __call__(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
+    def __call__(self, kspace: Tensor | np.ndarray, mask: Tensor | np.ndarray, meta: ReconMeta | None = None) -> Tensor | np.ndarray:
+        """Reconstruct a batch (B, C, H, W) or one slice (C, H, W), torch or NumPy.
+
+        The mask may also be a line mask (W,) or a 2-D pattern (H, W); ``meta`` defaults to what
+        the mask tells (:meth:`ReconMeta.from_mask`). One slice gives one image (h, w); NumPy
+        input gives NumPy output.
+        """
+        numpy_input = isinstance(kspace, np.ndarray)
+        kspace = torch.from_numpy(kspace.astype(np.complex64, copy=False)) if numpy_input else kspace
+        mask = torch.as_tensor(mask)
+        one_slice = kspace.ndim == 3
+        if one_slice:
+            kspace = kspace.unsqueeze(0)
+        if mask.ndim in (1, 2) or (one_slice and mask.ndim == 3):
+            mask = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape))
         check_inputs(kspace, mask)
+        meta = ReconMeta.from_mask(mask, tuple(kspace.shape)) if meta is None else meta
         with torch.no_grad():
-            return self.reconstruct(kspace, mask, meta)
+            images = self.reconstruct(kspace, mask, meta)
+        images = images[0] if one_slice else images
+        return images.cpu().numpy() if numpy_input else images
 
 
 def check_inputs(kspace: Tensor, mask: Tensor) -> None:
     """Reject inputs no method can use, with messages the CLI can show as they are."""
     if kspace.ndim != 4:
-        raise KspaceKitError(f"k-space must be (batch, coils, H, W), got shape {tuple(kspace.shape)}")
+        raise KspaceKitError(f"k-space must be (coils, H, W) or (batch, coils, H, W), got shape {tuple(kspace.shape)}")
     if not kspace.is_complex():
         raise KspaceKitError("k-space must be complex")
     if not torch.isfinite(torch.view_as_real(kspace)).all():
