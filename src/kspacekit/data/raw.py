@@ -36,6 +36,7 @@ from kspacekit.errors import (
     describe_read_error,
     error_summary,
 )
+from kspacekit.physics.masks import count_center_lines
 
 BART_COIL_DIM = 3
 BART_SLICE_DIM = 13
@@ -393,7 +394,7 @@ def remove_readout_oversampling(kspace: np.ndarray, axis: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Sampling:
+class DetectedSampling:
     """What the zeros of a k-space array say: the sampled (H, W) pattern and whether it is line-wise."""
 
     pattern: np.ndarray
@@ -417,17 +418,10 @@ class Sampling:
     @property
     def num_low_frequencies(self) -> int:
         """Length of the run of sampled columns around the centre column ``W // 2`` (line-wise masks)."""
-        columns = self.columns
-        center = len(columns) // 2
-        if not columns[center]:
-            return 0
-        gaps = np.flatnonzero(~columns)
-        left = gaps[gaps < center].max(initial=-1)
-        right = gaps[gaps > center].min(initial=len(columns))
-        return int(right - left - 1)
+        return count_center_lines(self.columns)
 
 
-def detect_sampling(kspace: np.ndarray) -> Sampling:
+def detect_sampling(kspace: np.ndarray) -> DetectedSampling:
     """Sampled locations of ``(slices, coils, H, W)`` k-space (nonzero in any slice or coil).
 
     The sampling is line-wise when the pattern is "these columns, at these rows": the outer
@@ -436,7 +430,7 @@ def detect_sampling(kspace: np.ndarray) -> Sampling:
     """
     pattern = (kspace != 0).any(axis=(0, 1))
     line_wise = bool(np.array_equal(pattern, np.outer(pattern.any(axis=1), pattern.any(axis=0))))
-    return Sampling(pattern=pattern, line_wise=line_wise)
+    return DetectedSampling(pattern=pattern, line_wise=line_wise)
 
 
 def convert_to_fastmri(
@@ -449,7 +443,7 @@ def convert_to_fastmri(
     key: str | None = None,
     remove_oversampling: bool = False,
     overwrite: bool = False,
-) -> tuple[Path, Sampling]:
+) -> tuple[Path, DetectedSampling]:
     """Convert raw k-space to one fastMRI volume file; return its path and the detected sampling.
 
     Multi-coil data are stored as ``kspace`` (slices, coils, H, W), single-coil data as

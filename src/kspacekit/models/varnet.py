@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from kspacekit.models.unet import ComplexNormUnet
 from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
+from kspacekit.physics.masks import center_run_sides
 from kspacekit.physics.operators import apply_mask, sense_expand, sense_reduce
 
 
@@ -28,10 +29,7 @@ def _central_run(line: Tensor) -> Tensor:
     fastMRI's rule: count consecutive sampled entries left and right of ``N // 2`` and take twice
     the smaller count (at least 1).
     """
-    sampled = (line > 0).to(torch.int64)
-    centre = line.shape[-1] // 2
-    left = sampled[:, :centre].flip(-1).cumprod(-1).sum(-1)
-    right = sampled[:, centre:].cumprod(-1).sum(-1)
+    left, right = center_run_sides(line)
     return (2 * torch.minimum(left, right)).clamp_min(1)
 
 

@@ -146,21 +146,26 @@ def mask_from_lines(mask_1d: np.ndarray | Tensor, shape: Sequence[int]) -> Tenso
     return lines.to(torch.float32).reshape((1,) * (len(shape) - 1) + (shape[-1],))
 
 
+def center_run_sides(lines: Tensor) -> tuple[Tensor, Tensor]:
+    """The fully sampled run through the centre ``N // 2`` of each row of ``lines`` (..., N):
+    how many consecutive sampled entries lie left of the centre, and how many from the centre
+    rightwards (the centre included; 0 when it is unsampled). The one count of the centre run that
+    :func:`count_center_lines` and VarNet's autocalibration box both use; any device, batched."""
+    sampled = (lines != 0).to(torch.int64)
+    centre = lines.shape[-1] // 2
+    left = sampled[..., :centre].flip(-1).cumprod(-1).sum(-1)
+    right = sampled[..., centre:].cumprod(-1).sum(-1)
+    return left, right
+
+
 def count_center_lines(mask_1d: np.ndarray | Tensor) -> int:
     """Length of the run of sampled lines through the centre column W // 2 (0 if it is unsampled).
 
     A stand-in for num_low_frequencies when a file does not store it; a sampled outer line right
     next to the centre block makes it larger than the true centre.
     """
-    lines = np.asarray(mask_1d).reshape(-1) != 0
-    centre = lines.size // 2
-    if lines.size == 0 or not lines[centre]:
-        return 0
-    gaps_right = np.flatnonzero(~lines[centre:])
-    gaps_left = np.flatnonzero(~lines[centre::-1])
-    right = gaps_right[0] if gaps_right.size else lines.size - centre
-    left = gaps_left[0] if gaps_left.size else centre + 1
-    return int(right + left - 1)
+    left, right = center_run_sides(torch.as_tensor(np.ascontiguousarray(mask_1d)).reshape(-1))
+    return int(left + right) if right > 0 else 0
 
 
 # ---------------------------------------------------------------------------------------------
