@@ -26,10 +26,10 @@ from torch import Tensor
 from kspacekit.evaluation.metrics import psnr
 from kspacekit.methods import ReconMeta, create_method
 from kspacekit.methods.learned import nearest_weights
+from kspacekit.models.checkpoints import load_checkpoint, model_from_checkpoint
 from kspacekit.models.varnet import centre_box
 from kspacekit.physics.fft import ifft2c, rss
 from kspacekit.physics.masks import make_mask
-from kspacekit.training.checkpoints import load_checkpoint, model_from_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classical_vs_bart import real_slices  # noqa: E402

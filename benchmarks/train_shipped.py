@@ -33,8 +33,9 @@ import h5py
 
 from kspacekit.methods.learned import WEIGHTS_DIR
 from kspacekit.models import build_model
+from kspacekit.models.checkpoints import load_checkpoint
 from kspacekit.outputs import atomic_path
-from kspacekit.training.checkpoints import load_checkpoint, save_checkpoint
+from kspacekit.training.checkpoints import save_checkpoint
 from kspacekit.training.config import TrainConfig
 from kspacekit.training.engine import train
 

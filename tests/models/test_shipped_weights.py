@@ -18,8 +18,8 @@ from kspacekit.evaluation.benchmark import (
     run_benchmark,
 )
 from kspacekit.methods.learned import WEIGHTS_DIR, nearest_weights
+from kspacekit.models.checkpoints import load_checkpoint
 from kspacekit.simulation.template import builtin_brain_volume
-from kspacekit.training.checkpoints import load_checkpoint
 
 SHIPPED = sorted(WEIGHTS_DIR.glob("*.pt"))
 SHIPPED_MODELS = ("unet", "varnet")

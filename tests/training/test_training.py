@@ -27,14 +27,11 @@ from kspacekit.errors import KspaceKitError
 from kspacekit.methods import ReconMeta, create_method
 from kspacekit.methods.learned import nearest_weights
 from kspacekit.models import build_model, model_config
+from kspacekit.models.checkpoints import load_checkpoint, model_from_checkpoint
 from kspacekit.models.image_domain import zero_filled_image
 from kspacekit.training import engine
 from kspacekit.training.batches import MaskAndCollate
-from kspacekit.training.checkpoints import (
-    load_checkpoint,
-    model_from_checkpoint,
-    save_checkpoint,
-)
+from kspacekit.training.checkpoints import save_checkpoint
 from kspacekit.training.config import TrainConfig
 from kspacekit.training.distributed import DistInfo
 from kspacekit.training.folds import split_samples, volume_folds

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from kspacekit.errors import KspaceKitError
 from kspacekit.methods.base import ReconMeta, ReconstructionMethod, register
-from kspacekit.training.checkpoints import load_checkpoint, model_from_checkpoint
+from kspacekit.models.checkpoints import load_checkpoint, model_from_checkpoint
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_ACCELERATION = 4.0

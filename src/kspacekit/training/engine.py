@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from kspacekit.data import SliceDataset, VolumeInfo
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.models import build_discriminator, build_model, model_config
+from kspacekit.models.checkpoints import load_checkpoint
 from kspacekit.models.gan import discriminator_loss, generator_adversarial_loss
 from kspacekit.outputs import atomic_path, check_output_folder
 from kspacekit.runtime import resolve_device
@@ -53,7 +54,6 @@ from kspacekit.training.batches import (
 )
 from kspacekit.training.checkpoints import (
     capture_rng_state,
-    load_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
