@@ -37,8 +37,14 @@ from kspacekit.optim.prox import (
     finite_differences_adjoint,
     project_gradient_ball,
 )
-from kspacekit.optim.regularization import resolve_lambda
+from kspacekit.optim.regularization import holdout_lambda, resolve_lambda
 from kspacekit.optim.solvers import primal_dual
+from kspacekit.physics.operators import SenseOperator, sense_expand, sense_normal
+
+DEFAULT_LAMBDA_RULE = "auto"
+"""What ``lam=None`` means for ``tv`` and ``wavelet``: "auto" (the rule of
+:func:`kspacekit.optim.regularization.auto_lambda`) or "holdout" (chosen among multiples of it by
+:func:`kspacekit.optim.regularization.holdout_lambda`)."""
 
 TV_SHARE = 0.5
 """``wavelet`` adds TV with weight TV_SHARE * lam. The L1-wavelet term leaves the coarse
@@ -66,6 +72,7 @@ class _SparseSense(SenseModelMethod):
     default_iterations = 100
     default_tol = 1e-4
     default_maps = "espirit"
+    lambda_rules = ("auto", "holdout")
 
     def primal_prox(self, lam: Tensor) -> Callable[[Tensor, Tensor], Tensor] | None:
         """prox(v, step) of step * lam * (the non-TV part of R), or None when R is TV only."""
@@ -74,14 +81,27 @@ class _SparseSense(SenseModelMethod):
     def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
         problem = sense_problem(kspace, mask, self.maps)
         lam = resolve_lambda(self.lam, self.regularizer, kspace, mask, problem.adjoint_image)
+        x0 = problem.adjoint_image
+        if (self.lam or DEFAULT_LAMBDA_RULE) == "holdout":
+
+            def fit(lam: Tensor, fit_mask: Tensor, start: Tensor) -> Tensor:
+                return self.solve(problem.maps, kspace, fit_mask, lam, start)
+
+            lam, x0 = holdout_lambda(fit, lambda x: sense_expand(x, problem.maps), kspace, mask, lam, x0)
+        image = self.solve(problem.maps, kspace, mask, lam, x0)
+        return magnitude_output(image, problem, kspace, mask, meta, self.data_consistent)
+
+    def solve(self, maps: Tensor, kspace: Tensor, mask: Tensor, lam: Tensor, x0: Tensor) -> Tensor:
+        """The regularised SENSE image (B, H, W) from the samples under ``mask``, starting at ``x0``."""
+        adjoint_image = SenseOperator(maps, mask).adjoint(kspace)
+        normal = sense_normal(maps, mask)
 
         def gradient(x: Tensor) -> Tensor:
-            return problem.normal(x) - problem.adjoint_image
+            return normal(x) - adjoint_image
 
-        x0 = problem.adjoint_image
-        image = primal_dual(
+        return primal_dual(
             gradient,
-            normal_bound(problem.maps, mask).clamp_min(1e-6),
+            normal_bound(maps, mask).clamp_min(1e-6),
             finite_differences,
             finite_differences_adjoint,
             DIFFERENCE_NORM_SQ,
@@ -92,7 +112,6 @@ class _SparseSense(SenseModelMethod):
             self.tol,
             primal_prox=self.primal_prox(lam),
         )
-        return magnitude_output(image, problem, kspace, mask, meta, self.data_consistent)
 
 
 @register("tv")

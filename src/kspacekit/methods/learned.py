@@ -51,12 +51,18 @@ def nearest_weights(model: str, acceleration: float | None, weights_dir: Path | 
 
 
 class LearnedMethod(ReconstructionMethod):
-    """A trained network behind the common interface; models load lazily, once per device."""
+    """A trained network behind the common interface; models load lazily, once per device.
+
+    ``data_consistent`` (default): the measured samples are put back into the network's output
+    (:func:`kspacekit.methods.sense.consistent_learned_output`), so a network that meets data
+    unlike its training set cannot overwrite what was measured; False gives the raw output.
+    """
 
     model_name: ClassVar[str]
 
-    def __init__(self, checkpoint: str | Path | None = None) -> None:
+    def __init__(self, checkpoint: str | Path | None = None, data_consistent: bool = True) -> None:
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.data_consistent = data_consistent
         self._cache: dict[tuple[Path, torch.device], nn.Module] = {}
         if self.checkpoint is not None:
             self._model(self.checkpoint, torch.device("cpu"))  # fail now on a bad checkpoint
@@ -72,7 +78,16 @@ class LearnedMethod(ReconstructionMethod):
         path = self.checkpoint or nearest_weights(self.model_name, meta.acceleration)
         model = self._model(path, kspace.device)
         mask = mask.to(device=kspace.device, dtype=torch.float32)
-        return model(kspace, mask, meta.target_size, meta.num_low_frequencies).float()
+        if not self.data_consistent:
+            return model(kspace, mask, meta.target_size, meta.num_low_frequencies).float()
+        if hasattr(model, "predicted_kspace"):
+            output = model.predicted_kspace(kspace, mask, meta.num_low_frequencies)
+        else:
+            output = model(kspace, mask, meta.target_size, meta.num_low_frequencies).float()
+        # Imported here rather than at the top while the import block is being reworked (#16).
+        from kspacekit.methods.sense import consistent_learned_output
+
+        return consistent_learned_output(output, kspace, mask, meta.target_size, self.name)
 
 
 @register("unet")

@@ -16,16 +16,22 @@ only (two real magnitude images with smooth phase, synthetic 8- and 2-coil maps 
 noise at SNR 20-100, at 4x and 8x, each case's lambda sweep scored against its own ground
 truth; BENCHMARKS.md). The real k-space slices that the benchmark reports on were not used to
 choose them, and nothing is tuned per image.
+
+:func:`holdout_lambda` instead picks lambda from the scan itself: a grid around the rule's value
+is scored by how well each fit, made without a held-out share of the measured lines
+(:mod:`kspacekit.physics.holdout`), predicts those lines through the forward model.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from kspacekit.errors import KspaceKitError
+from kspacekit.physics.holdout import HOLDOUT_FRACTION, TooFewSamples, holdout_split
 
 OUTER_FRACTION = 0.1
 """Fraction of the sampled k-space locations, the farthest from the centre, used for sigma."""
@@ -67,19 +73,70 @@ def auto_lambda(regularizer: str, kspace: Tensor, mask: Tensor, adjoint_image: T
 
 
 def resolve_lambda(
-    lam: float | None, regularizer: str, kspace: Tensor, mask: Tensor, adjoint_image: Tensor
+    lam: float | str | None, regularizer: str, kspace: Tensor, mask: Tensor, adjoint_image: Tensor
 ) -> Tensor:
-    """The user's ``lam`` as a per-slice tensor, or the automatic one when ``lam`` is None."""
-    if lam is None:
+    """The user's ``lam`` as a per-slice tensor, or the automatic one when ``lam`` is a rule name or None."""
+    if lam is None or isinstance(lam, str):
         return auto_lambda(regularizer, kspace, mask, adjoint_image)
     return torch.full((kspace.shape[0],), float(lam), device=kspace.device)
 
 
-def check_lambda(lam: float | None) -> float | None:
-    """Reject a non-positive or non-finite user ``lam`` (None means automatic)."""
-    if lam is not None and not (math.isfinite(lam) and lam > 0):
-        raise KspaceKitError(f"lam must be a positive number, got {lam}")
-    return lam
+def check_lambda(lam: float | str | None, rules: Sequence[str] = ()) -> float | str | None:
+    """A positive finite ``lam``, one of the method's named ``rules`` (e.g. "auto", "holdout"),
+    or None (the method's default rule); anything else is a :class:`KspaceKitError`."""
+    if lam is None or (isinstance(lam, str) and lam in rules):
+        return lam
+    try:
+        value = float(lam)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        named = f" or one of {', '.join(rules)}" if rules else ""
+        raise KspaceKitError(f"lam must be a positive number{named}, got {lam}")
+    return value
+
+
+HOLDOUT_FACTORS = (4.0, 2.0, 1.0, 0.5, 0.25)
+"""Multiples of the automatic lambda that :func:`holdout_lambda` compares, largest first (each
+fit starts from the previous one's image)."""
+
+Solve = Callable[[Tensor, Tensor, Tensor], Tensor]
+"""solve(lam (B,), mask, x0 (B, H, W)) -> image (B, H, W), using only the samples under ``mask``."""
+
+
+def holdout_lambda(
+    solve: Solve,
+    predict: Callable[[Tensor], Tensor],
+    kspace: Tensor,
+    mask: Tensor,
+    start: Tensor,
+    x0: Tensor,
+    factors: Sequence[float] = HOLDOUT_FACTORS,
+    fraction: float = HOLDOUT_FRACTION,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Per-slice lambda (B,) from ``start * factors`` with the least validation prediction error
+    ``||V (predict(x) - y)||^2``, and that fit's image (B, H, W) to warm-start the final solve.
+
+    ``predict(x)`` maps an image to full coil k-space (F S x). Fits use the fit share of a
+    :func:`kspacekit.physics.holdout.holdout_split` of ``mask`` and run largest lambda first,
+    each from the previous image. When too few lines can be held out, ``start`` and ``x0`` are
+    returned unchanged.
+    """
+    try:
+        split = holdout_split(mask, fraction, seed)
+    except TooFewSamples:
+        return start, x0
+    validation = split.validation.to(kspace.real.dtype)
+    errors, images, image = [], [], x0
+    for factor in factors:
+        image = solve(start * factor, split.fit, image)
+        images.append(image)
+        errors.append((validation * (predict(image) - kspace)).abs().square().flatten(1).sum(1))
+    best = torch.stack(errors).argmin(0)
+    chosen = torch.stack(images)[best, torch.arange(best.numel(), device=best.device)]
+    scale = torch.tensor(factors, dtype=start.dtype, device=start.device)[best]
+    return start * scale, chosen
 
 
 def auto_tikhonov(kspace: Tensor, mask: Tensor, adjoint_image: Tensor) -> Tensor:

@@ -38,6 +38,10 @@ HOLDOUT_FRACTION = 0.2
 centre) put in the validation set; one fold of a 5-fold split."""
 
 
+class TooFewSamples(KspaceKitError):
+    """Raised when a slice has too few candidates to hold any out (callers may fall back)."""
+
+
 @dataclass(frozen=True)
 class KspaceSplit:
     """Two disjoint masks of the input mask's shape and dtype whose union is the measured set."""
@@ -70,7 +74,7 @@ def kfold_splits(mask: Tensor, folds: int, seed: int = 0) -> list[KspaceSplit]:
 def _check_counts(held: Tensor, count: Tensor) -> None:
     """Every slice must hold out at least one candidate and keep at least one for fitting."""
     if bool((held < 1).any() or (held >= count).any()):
-        raise KspaceKitError(
+        raise TooFewSamples(
             f"too few sampled lines or points outside the calibration centre to hold out "
             f"(at most {int(count.min())} per slice, {int(held.min())} to hold out); "
             "sample more k-space or hold out a larger share"
