@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from kspacekit.data.layout import h5_files, mask_key, target_dataset
+from kspacekit.data.layout import course_acceleration, h5_files, mask_key, target_dataset
 from kspacekit.data.write import write_submission, write_volume
 from kspacekit.errors import KspaceKitError
 
@@ -111,5 +111,7 @@ def test_target_dataset_accepts_real_volumes_only(tmp_path: Path) -> None:
             target_dataset(f, "float", path, num_slices=3)
 
 
-def test_mask_key_follows_the_kspace_key() -> None:
-    assert [mask_key(key) for key in ("kspace", "kspace_4af", "kspace_8af")] == ["mask", "mask_4af", "mask_8af"]
+def test_course_keys_name_their_mask_and_acceleration() -> None:
+    keys = ("kspace", "kspace_4af", "kspace_8af")
+    assert [mask_key(key) for key in keys] == ["mask", "mask_4af", "mask_8af"]
+    assert [course_acceleration(key) for key in keys] == [None, 4.0, 8.0]

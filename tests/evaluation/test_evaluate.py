@@ -17,6 +17,7 @@ from scipy.ndimage import gaussian_filter
 
 from kspacekit import cli
 from kspacekit.data import write_submission
+from kspacekit.errors import KspaceKitError
 from kspacekit.evaluation import evaluate as evaluate_module
 from kspacekit.evaluation import metrics
 from kspacekit.evaluation.evaluate import evaluate_folders
@@ -247,3 +248,19 @@ def test_storage_layout_does_not_change_scores(folders, tmp_path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     evaluation = evaluate_folders(targets, predictions)
     assert [bad.file for bad in evaluation.bad] == ["file_b.h5"] and "truncated" in evaluation.bad[0].problem
+
+
+def test_targets_are_checked_as_every_reader_checks_them(tmp_path):
+    """data.layout.target_dataset: integer targets score as their float32 values; complex ones are
+    refused with one line naming the file."""
+    target = np.round(volume(3) / volume(3).max() * 1000)  # whole numbers up to 1000
+    for folder, stored in (("float", target.astype(np.float32)), ("integer", target.astype(np.uint16))):
+        write_target(tmp_path / folder / "file.h5", stored, "AXT1")
+    write_submission(tmp_path / "predictions", "file.h5", degraded(target, 3))
+    as_float, as_integer = (evaluate_folders(tmp_path / folder, tmp_path / "predictions").scores
+                            for folder in ("float", "integer"))
+    assert as_integer == as_float
+
+    write_target(tmp_path / "complex" / "file.h5", target.astype(np.complex64), "AXT1")
+    with pytest.raises(KspaceKitError, match=r"file.h5: 'reconstruction_rss' must be real \(slices, H, W\)"):
+        evaluate_folders(tmp_path / "complex", tmp_path / "predictions")

@@ -17,7 +17,6 @@ slices asked for, with h5py slicing, never the whole volume.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from kspacekit.data.layout import (
     KSPACE_KEY,
     KSPACE_KEYS,
     check_h5_file,
+    course_acceleration,
     find_target_key,
     h5_dataset,
     h5_files,
@@ -245,9 +245,9 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
 
 def _acceleration(info: VolumeInfo, kspace_key: str) -> float | None:
     """``kspace_4af`` -> 4; otherwise the file's ``acceleration`` attribute, if any."""
-    match = re.fullmatch(r"kspace_(\d+)af", kspace_key)
-    if match:
-        return float(match.group(1))
+    course = course_acceleration(kspace_key)
+    if course is not None:
+        return course
     value = info.attrs.get("acceleration")
     return None if value is None else float(value)
 

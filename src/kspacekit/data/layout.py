@@ -10,6 +10,7 @@ single-coil one) and the scanner's ``ismrmrd_header``. A submission (prediction)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -32,6 +33,12 @@ PREDICTION_KEY = "reconstruction"
 def mask_key(kspace_key: str) -> str:
     """The stored mask of a k-space dataset: ``mask`` for ``kspace``, ``mask_4af`` for ``kspace_4af``."""
     return kspace_key.replace(KSPACE_KEY, MASK_KEY)
+
+
+def course_acceleration(kspace_key: str) -> float | None:
+    """The acceleration a course k-space key names (``kspace_4af`` -> 4.0); None for other keys."""
+    match = re.fullmatch(r"kspace_(\d+)af", kspace_key)
+    return float(match.group(1)) if match else None
 
 
 def target_key(multicoil: bool) -> str:
