@@ -28,7 +28,7 @@ from kspacekit.methods import ReconMeta, create_method
 from kspacekit.methods.learned import nearest_weights
 from kspacekit.models import build_model, model_config
 from kspacekit.models.checkpoints import load_checkpoint, model_from_checkpoint
-from kspacekit.models.image_domain import zero_filled_image
+from kspacekit.physics.operators import zero_filled_image
 from kspacekit.training import engine
 from kspacekit.training.batches import MaskAndCollate
 from kspacekit.training.checkpoints import save_checkpoint

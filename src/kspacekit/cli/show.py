@@ -22,7 +22,8 @@ def _kspace_panels(path: Path, index: int | None, kspace_key: str | None) -> tup
 
     from kspacekit.data import inspect_volume, read_slice
     from kspacekit.errors import KspaceKitError
-    from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
+    from kspacekit.physics.fft import rss
+    from kspacekit.physics.operators import zero_filled_image
 
     info = inspect_volume(path)
     index = info.num_slices // 2 if index is None else index
@@ -37,7 +38,7 @@ def _kspace_panels(path: Path, index: int | None, kspace_key: str | None) -> tup
     positive = magnitude[magnitude > 0]
     floor = positive.min() if positive.numel() else torch.tensor(1.0)
     log_kspace = torch.where(magnitude > 0, torch.log10(magnitude / floor), torch.zeros_like(magnitude))
-    zero_filled = crop_or_pad(rss(ifft2c(kspace * mask), dim=0), info.target_size)
+    zero_filled = zero_filled_image(kspace, mask, info.target_size)
     acceleration = mask.numel() / max(int(mask.count_nonzero()), 1)
     panels = [
         (f"mask ({acceleration:.2f}x)", mask.numpy(), "mask"),

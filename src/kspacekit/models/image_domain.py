@@ -10,16 +10,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
-from kspacekit.physics.operators import apply_mask
+from kspacekit.physics.operators import zero_filled_image
 
 NORM_EPS = 1e-11
 NORM_CLAMP = 6.0
-
-
-def zero_filled_image(kspace: Tensor, mask: Tensor, target_size: tuple[int, int]) -> Tensor:
-    """RSS of the cropped zero-filled coil images: (B, C, H, W) complex -> (B, h, w) real."""
-    return rss(crop_or_pad(ifft2c(apply_mask(kspace, mask)), target_size), dim=1)
 
 
 class ImageDomainModel(nn.Module):

@@ -13,12 +13,20 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from kspacekit.physics.fft import fft2c, ifft2c
+from kspacekit.physics.fft import crop_or_pad, fft2c, ifft2c, rss
 
 
 def apply_mask(kspace: Tensor, mask: Tensor) -> Tensor:
     """Zero the unsampled k-space locations (the sampling operator, which is self-adjoint)."""
     return kspace * mask.to(kspace.real.dtype)
+
+
+def zero_filled_image(kspace: Tensor, mask: Tensor, target_size: tuple[int, int]) -> Tensor:
+    """The zero-filled image: inverse FFT of the masked k-space, cropped (or padded) to
+    ``target_size``, root-sum-of-squares over coils: (..., C, H, W) complex -> (..., h, w) real.
+
+    The baseline method, the image-domain networks' input and ``kspacekit show`` all use it."""
+    return rss(crop_or_pad(ifft2c(apply_mask(kspace, mask)), target_size), dim=-3)
 
 
 @dataclass

@@ -20,8 +20,8 @@ from torch.utils.data import Dataset
 
 from kspacekit.data import SliceSample
 from kspacekit.errors import KspaceKitError
-from kspacekit.models.image_domain import zero_filled_image
 from kspacekit.physics.masks import MaskSpec
+from kspacekit.physics.operators import zero_filled_image
 
 
 @dataclass
