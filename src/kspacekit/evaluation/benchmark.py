@@ -55,6 +55,7 @@ from kspacekit.data import (
     write_submission,
 )
 from kspacekit.data.fastmri import TARGET_KEYS, h5_dataset, is_real_number
+from kspacekit.data.layout import h5_files
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.evaluation.metrics import evaluation_crop, ssim, volume_metrics
 from kspacekit.methods import (
@@ -67,7 +68,7 @@ from kspacekit.physics.coils import calibration_region, estimate_maps
 from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
 from kspacekit.physics.masks import file_seed
 from kspacekit.physics.operators import apply_mask, sense_expand
-from kspacekit.pipeline.reconstruct import Undersampling, input_files
+from kspacekit.pipeline.reconstruct import Undersampling
 
 BASELINE = "zero-filled"
 DEFAULT_METHODS = ("zero-filled", "sense", "grappa", "tv", "wavelet", "unet", "varnet")
@@ -346,7 +347,7 @@ def plan_benchmark(data: Path, config: BenchmarkConfig, targets_dir: Path | None
     if targets_dir is not None and not targets_dir.is_dir():
         raise KspaceKitError("targets folder not found", targets_dir)
     volumes = []
-    for path in input_files(data):
+    for path in h5_files(data):
         info = inspect_volume(path)
         target_path, target_key = _target_location(info, targets_dir)
         samplings = _samplings(info, config)

@@ -23,6 +23,7 @@ from kspacekit.data import (
     iter_volume_batches,
     write_submission,
 )
+from kspacekit.data.layout import h5_files
 from kspacekit.errors import KspaceKitError
 from kspacekit.methods import ReconMeta, ReconstructionMethod, create_method
 from kspacekit.outputs import check_writable, output_path_for
@@ -69,18 +70,6 @@ class VolumeResult:
     seconds: float = 0.0
     error: str | None = None
     attrs: dict[str, object] = field(default_factory=dict)
-
-
-def input_files(path: Path) -> list[Path]:
-    """The .h5 files to process: the file itself, or every ``*.h5`` in a folder (sorted)."""
-    if not path.exists():
-        raise KspaceKitError("no such file or directory", path)
-    if path.is_dir():
-        files = sorted(p for p in path.glob("*.h5") if p.is_file())
-        if not files:
-            raise KspaceKitError("no .h5 files in folder", path)
-        return files
-    return [path]
 
 
 def _volume_slices(
@@ -180,7 +169,7 @@ def reconstruct_folder(
     file does not stop the others: every good volume is written, every bad one is named (with its
     problem) in :attr:`FolderResult.failures` and gets no output file, not even a partial one.
     """
-    files = input_files(input)
+    files = h5_files(input)
     single = len(files) == 1 and not input.is_dir()
     result = FolderResult(len(files))
     infos = []
