@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import write_train_file
 
+from kspacekit.models.checkpoints import load_checkpoint
 from kspacekit.training import engine
-from kspacekit.training.checkpoints import load_checkpoint
 from kspacekit.training.config import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
