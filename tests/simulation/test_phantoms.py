@@ -114,3 +114,16 @@ def test_bad_arguments(options: dict) -> None:
     arguments = {"shape": (32, 32), "coils": 1} | options
     with pytest.raises(KspaceKitError):
         shepp_logan(arguments["shape"], coils=arguments["coils"])
+
+
+@pytest.mark.parametrize("coils", [1, 4])
+def test_phantom_files_carry_the_simulated_mark(tmp_path, coils: int) -> None:
+    """A report must never present an analytic phantom as real data."""
+    from kspacekit.data import inspect_volume
+    from kspacekit.data.layout import SIMULATED_MARK
+    from kspacekit.simulation.phantoms import write_phantom_volume
+
+    path = write_phantom_volume(tmp_path / "p.h5", "shepp-logan", shape=(32, 32), coils=coils)
+    info = inspect_volume(path)
+    assert SIMULATED_MARK.items() <= info.attrs.items()
+    assert info.target_key == ("reconstruction_rss" if coils > 1 else "reconstruction_esc")

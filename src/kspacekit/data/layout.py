@@ -28,6 +28,8 @@ HEADER_KEY = "ismrmrd_header"
 CHALLENGE_TARGET_KEYS = {"multicoil": "reconstruction_rss", "singlecoil": "reconstruction_esc"}
 TARGET_KEYS = tuple(CHALLENGE_TARGET_KEYS.values())  # multi-coil first
 PREDICTION_KEY = "reconstruction"
+SIMULATED_MARK = {"simulated_by": "kspacekit"}
+"""File attributes every simulated file carries, so reports never present it as real data."""
 
 
 def mask_key(kspace_key: str) -> str:

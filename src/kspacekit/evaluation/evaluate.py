@@ -39,10 +39,10 @@ from kspacekit.data.layout import (
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.evaluation.metrics import (
     SSIM_WINDOW,
-    centre_crop,
     evaluation_crop,
     volume_metrics,
 )
+from kspacekit.physics.grid import center_crop
 
 UNKNOWN = "unknown"
 METRICS = ("nmse", "psnr", "ssim")
@@ -296,7 +296,7 @@ def _read_prediction(prediction_file: h5py.File, target_shape: tuple[int, ...]) 
         bad_values = _count_non_finite(prediction)
         if bad_values:
             raise _Unscorable(f"{bad_values} NaN or Inf values")
-    return centre_crop(prediction, height, width)
+    return center_crop(prediction, (height, width))
 
 
 def _read_array(dataset: h5py.Dataset) -> np.ndarray:

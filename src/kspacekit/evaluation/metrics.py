@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 import numba
 import numpy as np
 
+from kspacekit.physics.grid import center_crop
+
 SSIM_WINDOW = 7
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
@@ -57,15 +59,7 @@ def evaluation_crop(volume: Volume, full_image: bool = False) -> Volume:
         return volume
     height, width = volume.shape[-2:]  # type: ignore[attr-defined]
     side = min(height, width)
-    return centre_crop(volume, side, side)
-
-
-def centre_crop(volume: Volume, height: int, width: int) -> Volume:
-    """The centred ``height`` x ``width`` window of the last two dims (fastMRI's offsets,
-    ``(n - m) // 2``), as a view of a tensor or numpy array."""
-    top = (volume.shape[-2] - height) // 2  # type: ignore[attr-defined]
-    left = (volume.shape[-1] - width) // 2  # type: ignore[attr-defined]
-    return volume[..., top : top + height, left : left + width]  # type: ignore[index]
+    return center_crop(volume, (side, side))
 
 
 def nmse(target: Any, prediction: Any) -> float:

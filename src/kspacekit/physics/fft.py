@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from kspacekit.physics.grid import center_crop
+
 _DIMS = (-2, -1)
 
 
@@ -60,16 +62,6 @@ def to_real_channels(x: Tensor) -> Tensor:
 def from_real_channels(x: Tensor) -> Tensor:
     """Real (..., 2, H, W) -> complex (..., H, W); inverse of :func:`to_real_channels`."""
     return torch.view_as_complex(x.movedim(-3, -1).contiguous())
-
-
-def center_crop(x: Tensor, shape: tuple[int, int]) -> Tensor:
-    """Crop the last two dims to ``shape`` around the centre (fastMRI's offsets: (n - m) // 2)."""
-    h, w = shape
-    big_h, big_w = x.shape[-2], x.shape[-1]
-    if not (0 < h <= big_h and 0 < w <= big_w):
-        raise ValueError(f"cannot crop {(big_h, big_w)} to {(h, w)}")
-    top, left = (big_h - h) // 2, (big_w - w) // 2
-    return x[..., top : top + h, left : left + w]
 
 
 def center_pad(x: Tensor, shape: tuple[int, int]) -> Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from kspacekit.data.layout import CHALLENGE_TARGET_KEYS
+from kspacekit.data.layout import CHALLENGE_TARGET_KEYS, SIMULATED_MARK
 from kspacekit.errors import KspaceKitError
 from kspacekit.physics.fft import center_crop, center_pad, fft2c
 from kspacekit.simulation.acquisition import (
@@ -429,7 +429,7 @@ def simulate_dataset(
                 "snr": float("inf") if snr is None else float(snr),
                 "seed": seed,
                 "synthetic_head": head,
-                "simulated_by": "kspacekit",
+                **SIMULATED_MARK,
             }
             for kind, (kspace, target) in volume.items():
                 path = write_volume(

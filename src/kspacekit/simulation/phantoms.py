@@ -253,6 +253,7 @@ def write_phantom_volume(
     """
     import h5py
 
+    from kspacekit.data.layout import SIMULATED_MARK, target_key
     from kspacekit.data.write import write_volume
     from kspacekit.outputs import atomic_path
     from kspacekit.physics.fft import ifft2c, rss
@@ -276,13 +277,13 @@ def write_phantom_volume(
         kspace = kspace + complex_noise(kspace, noise_std_for_snr(reference, snr), generator)
     target = rss(ifft2c(kspace), dim=1).numpy()
     attrs = {"acquisition": f"PHANTOM_{kind.upper().replace('-', '_')}", "patient_id": f"phantom_{kind}_{seed}"}
-    attrs |= {"coils": coils, "seed": seed, "snr": float("inf") if snr is None else float(snr)}
+    attrs |= {"coils": coils, "seed": seed, "snr": float("inf") if snr is None else float(snr), **SIMULATED_MARK}
     with atomic_path(path, overwrite) as tmp:
         write_volume(
             tmp,
             kspace.numpy() if coils > 1 else kspace[:, 0].numpy(),
             target=target,
-            target_key="reconstruction_rss" if coils > 1 else "reconstruction_esc",
+            target_key=target_key(multicoil=coils > 1),
             attrs=attrs,
             overwrite=True,
         )
