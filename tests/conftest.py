@@ -20,6 +20,10 @@ CUDA_REQUIRED = os.environ.get("KSPACEKIT_TEST_DEVICE") == "cuda"
 """``KSPACEKIT_TEST_DEVICE=cuda`` (set by benchmarks/gpu_check.sh) makes the ``cuda`` cases run, and
 fail, where CUDA is missing, instead of skipping: on a GPU machine a CPU-only torch is an error."""
 
+# Device tests compare CUDA results with the CPU's in float32; cuDNN's default TF32 convolutions
+# (10-bit mantissas) would differ by about 1e-3 for reasons that are not errors.
+torch.backends.cudnn.allow_tf32 = False
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that takes a ``device`` argument runs once per device: ``cpu`` always, ``cuda``
