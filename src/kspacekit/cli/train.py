@@ -1,19 +1,99 @@
-"""``kspacekit train`` and ``kspacekit sweep``: train learned reconstruction models."""
+"""``kspacekit train`` and ``kspacekit sweep``: train learned reconstruction models.
+
+Both commands' options are generated from the fields of
+:class:`~kspacekit.training.config.TrainConfig` (flag, type, default and help), so each setting is
+defined once; ``--config FILE`` reads the same names from a YAML or JSON file, and flags given on
+the command line override the file.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, get_type_hints
 
 import typer
+from typer.core import TyperCommand
 
 from kspacekit.cli import app
+from kspacekit.training.config import TrainConfig
 
-MODEL_HELP = "Model: unet, rescnn, gan or varnet."
-ACCELERATION_HELP = "Acceleration of the training masks; repeat (--acceleration 4 --acceleration 8) to draw one per slice. [default: 4]"
-CENTER_FRACTION_HELP = "Fraction of fully sampled centre lines, one per --acceleration. [default: 0.32 / acceleration, fastMRI's 0.08 at 4x, 0.04 at 8x]"
-LOSS_HELP = "Training loss: l1, mse, ssim, l1+ssim or kl (KL divergence of images normalised to distributions)."
-OPTIMIZER_HELP = "Optimizer: adam, adamw, adagrad or rmsprop."
+REQUIRED = ("model", "train", "output")
+CONFIG_HELP = (
+    "YAML or JSON file of settings named as the options with underscores (e.g. lr: 0.001, "
+    "model_options: {chans: 16}, accelerations: [4, 8]); options given on the command line override it."
+)
+
+
+class _WithModelOptions(TyperCommand):
+    """Ends --help with each model's size options; the models (and torch) are imported only then."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from kspacekit.training.config import model_options_summary
+
+        self.epilog = f"Model size options (--model-option KEY=VALUE) and their defaults: {model_options_summary()}."
+        super().format_help(ctx, formatter)
+
+
+def _setting_parameters(exclude: tuple[str, ...] = (), help: dict[str, str] | None = None) -> list[inspect.Parameter]:
+    """One keyword parameter per :class:`TrainConfig` field, annotated with its typer option.
+
+    List and dict fields become repeatable options (``--acceleration 4 --acceleration 8``,
+    ``--model-option chans=16``); fields without a default default to None here, so that
+    ``--config`` may supply them.
+    """
+    hints = get_type_hints(TrainConfig)
+    parameters = []
+    for setting in fields(TrainConfig):
+        if setting.name in exclude:
+            continue
+        flag = setting.metadata.get("flag", f"--{setting.name.replace('_', '-')}")
+        kind = hints[setting.name]
+        names = (flag,)
+        if kind is bool:
+            names = (f"{flag}/--no-{flag[2:]}",)
+        elif setting.name == "output":
+            names = (flag, "-o")
+        if setting.default_factory is not MISSING:
+            kind = list[str] if kind.__origin__ is dict else kind
+        default = None if setting.default is MISSING else setting.default
+        option = typer.Option(
+            *names, help=(help or {}).get(setting.name, setting.metadata["help"]), show_default=default is not None
+        )
+        parameters.append(
+            inspect.Parameter(setting.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                              annotation=Annotated[kind if kind is bool else Optional[kind], option])
+        )
+    return parameters
+
+
+def _settings(ctx: typer.Context, config_file: Path | None, values: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings: the config file's, overridden by the options given on the command line;
+    the centre fractions default to fastMRI's per acceleration."""
+    from kspacekit.evaluation.benchmark import default_center_fraction
+    from kspacekit.training.config import read_config_file
+
+    settings = {} if config_file is None else read_config_file(config_file)
+    for name, value in values.items():
+        if ctx.get_parameter_source(name).name != "DEFAULT":
+            settings[name] = _parse_model_options(value) if name == "model_options" else value
+    if "center_fractions" not in settings:
+        accelerations = settings.get("accelerations", [4.0])
+        settings["center_fractions"] = [default_center_fraction(acc) for acc in accelerations]
+    return settings
+
+
+def _config(settings: dict[str, Any], command: str) -> TrainConfig:
+    from kspacekit.errors import KspaceKitError
+
+    missing = [name for name in REQUIRED if settings.get(name) is None]
+    if missing:
+        flags = " and ".join(f"--{name}" for name in missing)
+        raise KspaceKitError(f"{flags} {'is' if len(missing) == 1 else 'are'} required ({command})")
+    paths = {name: str(settings[name]) for name in ("train", "output", "val") if settings.get(name) is not None}
+    return TrainConfig(**{**settings, **paths})
 
 
 def _parse_model_options(items: list[str]) -> dict[str, object]:
@@ -34,118 +114,85 @@ def _parse_model_options(items: list[str]) -> dict[str, object]:
     return options
 
 
-def _mask_pairs(accelerations: list[float] | None, center_fractions: list[float] | None) -> dict[str, list[float]]:
-    """TrainConfig's mask pairs from the CLI options, with fastMRI's centre fraction per acceleration by default."""
-    from kspacekit.evaluation.benchmark import default_center_fraction
+def _command(
+    function: Callable[..., None], extra: list[inspect.Parameter], exclude: tuple[str, ...] = (),
+    help: dict[str, str] | None = None,
+) -> Callable[..., None]:
+    """``function`` with the generated setting options (plus ``extra`` ones) as its signature."""
+    context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    config = inspect.Parameter(
+        "config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)],
+    )
+    function.__signature__ = inspect.Signature([context, config, *_setting_parameters(exclude, help), *extra])
+    return function
 
-    accelerations = accelerations or [4.0]
-    fractions = center_fractions or [default_center_fraction(acc) for acc in accelerations]
-    return {"accelerations": list(accelerations), "center_fractions": list(fractions)}
+
+def _flag(name: str, help: str) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False,
+                             annotation=Annotated[bool, typer.Option(f"--{name}", help=help)])
 
 
-@app.command()
-def train(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for checkpoints, logs and metrics.")],
-    model: Annotated[Optional[str], typer.Option(help=MODEL_HELP)] = None,
-    train_dir: Annotated[Optional[Path], typer.Option("--train", help="Folder of fully sampled fastMRI .h5 training files.")] = None,
-    val: Annotated[Optional[Path], typer.Option(help="Folder of validation files (fastMRI metrics every epoch).")] = None,
-    folds: Annotated[int, typer.Option(help="k-fold cross-validation by volume over --train (0: none).")] = 0,
-    fold: Annotated[Optional[int], typer.Option(help="With --folds: run only this fold (0-based).")] = None,
-    model_option: Annotated[
-        Optional[list[str]], typer.Option(help="Model size option KEY=VALUE, repeatable (e.g. num_cascades=4, chans=16).")
-    ] = None,
-    loss: Annotated[str, typer.Option(help=LOSS_HELP)] = "l1",
-    optimizer: Annotated[str, typer.Option(help=OPTIMIZER_HELP)] = "adam",
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
-    weight_decay: Annotated[float, typer.Option(help="Weight decay of the optimizer.")] = 0.0,
-    schedule: Annotated[str, typer.Option(help="LR schedule per epoch: none, step or cosine.")] = "none",
-    lr_step: Annotated[int, typer.Option(help="Step schedule: epochs between LR drops.")] = 10,
-    lr_gamma: Annotated[float, typer.Option(help="Step schedule: LR factor at each drop.")] = 0.1,
-    batch_size: Annotated[int, typer.Option(help="Slices per batch (per process with torchrun).")] = 1,
-    epochs: Annotated[Optional[int], typer.Option(help="Total epochs [default: 10]; with --resume, may extend the run.")] = None,
-    mask: Annotated[str, typer.Option(help="Mask kind for retrospective undersampling (fastMRI kinds).")] = "random",
-    acceleration: Annotated[Optional[list[float]], typer.Option(help=ACCELERATION_HELP)] = None,
-    center_fraction: Annotated[Optional[list[float]], typer.Option(help=CENTER_FRACTION_HELP)] = None,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, shuffling and masks (runs are deterministic).")] = 0,
-    challenge: Annotated[Optional[str], typer.Option(help="Require multicoil or singlecoil data.")] = None,
-    sample_rate: Annotated[float, typer.Option(help="Fraction of slices to use.")] = 1.0,
-    adversarial_weight: Annotated[float, typer.Option(help="GAN: weight of the adversarial term of the generator loss.")] = 0.01,
-    gan_loss: Annotated[str, typer.Option(help="GAN objective: bce (BCE with logits) or lsgan (least squares).")] = "bce",
-    disc_lr: Annotated[Optional[float], typer.Option(help="GAN: discriminator learning rate [default: --lr].")] = None,
-    amp: Annotated[bool, typer.Option(help="Mixed precision (autocast + GradScaler) on CUDA; ignored on CPU.")] = True,
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "auto",
-    num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
-    checkpoint_every: Annotated[int, typer.Option(help="Also checkpoint every N steps (0: end of each epoch only).")] = 0,
-    tensorboard: Annotated[bool, typer.Option(help="Write TensorBoard logs to OUTPUT/tensorboard.")] = True,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUTPUT from its last checkpoint (its settings are reused).")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Train into a non-empty OUTPUT folder.")] = False,
-) -> None:
+def train(ctx: typer.Context, config_file: Path | None, resume: bool, overwrite: bool, **values: Any) -> None:
     """Train a reconstruction model on fully sampled data undersampled retrospectively.
 
     Writes OUTPUT/checkpoints/last.pt (and best.pt by validation SSIM), metrics.csv, steps.csv
     and TensorBoard logs. Any checkpoint works with `kspacekit reconstruct --method MODEL
     --checkpoint PATH`. Multi-GPU or multi-node: `torchrun --nproc-per-node N -m kspacekit train ...`.
     """
+    from kspacekit.runtime import configure_process
+
+    configure_process()  # before torch is imported
+
     from kspacekit.errors import KspaceKitError
-    from kspacekit.training.config import TrainConfig
     from kspacekit.training.engine import load_run_config
     from kspacekit.training.engine import train as run_training
 
+    settings = _settings(ctx, config_file, values)
     if resume:
-        config = load_run_config(output)
-        if epochs is not None:
-            config.epochs = epochs
+        if settings.get("output") is None:
+            raise KspaceKitError("--output is required")
+        config = load_run_config(Path(settings["output"]))
+        if "epochs" in settings:
+            config.epochs = settings["epochs"]
     else:
-        if model is None or train_dir is None:
-            raise KspaceKitError("--model and --train are required (unless --resume)")
-        config = TrainConfig(
-            model=model, train=str(train_dir), output=str(output), val=None if val is None else str(val),
-            folds=folds, fold=fold, model_options=_parse_model_options(model_option or []), loss=loss,
-            optimizer=optimizer, lr=lr, weight_decay=weight_decay, schedule=schedule, lr_step=lr_step,
-            lr_gamma=lr_gamma, batch_size=batch_size, epochs=10 if epochs is None else epochs, mask=mask,
-            **_mask_pairs(acceleration, center_fraction), seed=seed, challenge=challenge,
-            sample_rate=sample_rate, adversarial_weight=adversarial_weight, gan_loss=gan_loss, disc_lr=disc_lr,
-            amp=amp, device=device, num_workers=num_workers, checkpoint_every=checkpoint_every,
-            tensorboard=tensorboard, progress=progress,
-        )
+        config = _config(settings, "unless --resume")
     run_training(config, resume=resume, overwrite=overwrite)
 
 
-@app.command()
 def sweep(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for one run per configuration, the table and the plot.")],
-    model: Annotated[str, typer.Option(help=MODEL_HELP)],
-    train_dir: Annotated[Path, typer.Option("--train", help="Folder of fully sampled fastMRI .h5 training files.")],
-    val: Annotated[Optional[Path], typer.Option(help="Folder of validation files (else use --folds).")] = None,
-    folds: Annotated[int, typer.Option(help="Cross-validate each configuration with k folds by volume instead of --val.")] = 0,
-    losses: Annotated[str, typer.Option(help="Comma-separated losses to compare.")] = "l1,mse,ssim,l1+ssim,kl",
-    optimizers: Annotated[str, typer.Option(help="Comma-separated optimizers to compare.")] = "adam,adamw,adagrad,rmsprop",
-    model_option: Annotated[Optional[list[str]], typer.Option(help="Model size option KEY=VALUE, repeatable.")] = None,
-    lr: Annotated[float, typer.Option(help="Learning rate of every configuration.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(help="Slices per batch.")] = 1,
-    epochs: Annotated[int, typer.Option(help="Epochs per configuration.")] = 10,
-    acceleration: Annotated[Optional[list[float]], typer.Option(help=ACCELERATION_HELP)] = None,
-    center_fraction: Annotated[Optional[list[float]], typer.Option(help=CENTER_FRACTION_HELP)] = None,
-    seed: Annotated[int, typer.Option(help="Seed shared by all configurations.")] = 0,
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
-    resume: Annotated[bool, typer.Option("--resume", help="Skip finished configurations, resume unfinished ones.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty OUTPUT folder.")] = False,
+    ctx: typer.Context, config_file: Path | None, losses: str, optimizers: str, resume: bool, overwrite: bool,
+    **values: Any,
 ) -> None:
     """Train every loss x optimizer combination; write sweep.csv (validation SSIM per epoch per
     configuration) and sweep_ssim.png."""
-    from kspacekit.training.config import TrainConfig
+    from kspacekit.runtime import configure_process
+
+    configure_process()  # before torch is imported
+
     from kspacekit.training.sweep import run_sweep
 
-    base = TrainConfig(
-        model=model, train=str(train_dir), output=str(output), val=None if val is None else str(val), folds=folds,
-        model_options=_parse_model_options(model_option or []), lr=lr, batch_size=batch_size, epochs=epochs,
-        **_mask_pairs(acceleration, center_fraction), seed=seed, device=device,
-    )
     run_sweep(
-        base,
+        _config(_settings(ctx, config_file, values), "sweep"),
         [name.strip() for name in losses.split(",") if name.strip()],
         [name.strip() for name in optimizers.split(",") if name.strip()],
         resume=resume,
         overwrite=overwrite,
     )
+
+
+app.command(cls=_WithModelOptions)(_command(train, [
+    _flag("resume", "Continue the run in OUTPUT from its last checkpoint (its settings are reused)."),
+    _flag("overwrite", "Train into a non-empty OUTPUT folder."),
+]))
+app.command(cls=_WithModelOptions)(_command(sweep, [
+    inspect.Parameter("losses", inspect.Parameter.KEYWORD_ONLY, default="l1,mse,ssim,l1+ssim,kl",
+                      annotation=Annotated[str, typer.Option(help="Comma-separated losses to compare.")]),
+    inspect.Parameter("optimizers", inspect.Parameter.KEYWORD_ONLY, default="adam,adamw,adagrad,rmsprop",
+                      annotation=Annotated[str, typer.Option(help="Comma-separated optimizers to compare.")]),
+    _flag("resume", "Skip finished configurations, resume unfinished ones."),
+    _flag("overwrite", "Write into a non-empty OUTPUT folder."),
+], exclude=("loss", "optimizer"), help={
+    "output": "Folder for one run per configuration, the table and the plot.",
+    "val": "Folder of validation files (else use --folds).",
+}))

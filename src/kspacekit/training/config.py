@@ -1,18 +1,42 @@
-"""Everything that defines a training run, validated up front and stored in every checkpoint."""
+"""Everything that defines a training run, validated up front and stored in every checkpoint.
+
+Each field carries its command-line help in ``metadata["help"]`` (and its flag in
+``metadata["flag"]`` where that is not ``--field-name``): ``kspacekit train`` and ``sweep`` build
+their options from these fields, and :func:`read_config_file` reads the same names from a file.
+Importing this module does not import torch (the CLI builds every command's options at start-up,
+``evaluate``'s too), so the checks that need the models and losses import them when they run.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kspacekit.errors import KspaceKitError
-from kspacekit.models import MODEL_NAMES, model_config
-from kspacekit.models.gan import GAN_LOSSES
-from kspacekit.physics.masks import MaskSpec
-from kspacekit.training.losses import LOSS_NAMES
+
+if TYPE_CHECKING:
+    from kspacekit.physics.masks import MaskSpec
 
 OPTIMIZERS = ("adam", "adamw", "adagrad", "rmsprop")
 SCHEDULES = ("none", "step", "cosine")
+
+
+def _setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, flag: str | None = None) -> Any:
+    """A :class:`TrainConfig` field with its command-line help (and flag, where not ``--field-name``)."""
+    metadata = {"help": help} if flag is None else {"help": help, "flag": flag}
+    return field(default=default, default_factory=factory, metadata=metadata)
+
+
+def model_options_summary() -> str:
+    """Each model's size options with their defaults, e.g. ``unet: chans=32, num_pool_layers=4, ...``
+    (imports the models, hence torch)."""
+    from kspacekit.models import DEFAULT_CONFIGS
+
+    return "; ".join(
+        f"{name}: {', '.join(f'{key}={value}' for key, value in config.items())}" for name, config in DEFAULT_CONFIGS.items()
+    )
 
 
 @dataclass
@@ -21,40 +45,56 @@ class TrainConfig:
     ``fold`` runs only that fold. ``checkpoint_every`` adds checkpoints every that many steps
     (0: only at the end of each epoch). ``amp`` takes effect on CUDA only."""
 
-    model: str
-    train: str
-    output: str
-    val: str | None = None
-    folds: int = 0
-    fold: int | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    loss: str = "l1"
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    lr_step: int = 10
-    lr_gamma: float = 0.1
-    batch_size: int = 1
-    epochs: int = 10
-    mask: str = "random"
-    accelerations: list[float] = field(default_factory=lambda: [4.0])
-    center_fractions: list[float] = field(default_factory=lambda: [0.08])
-    seed: int = 0
-    challenge: str | None = None
-    sample_rate: float = 1.0
-    adversarial_weight: float = 0.01
-    gan_loss: str = "bce"
-    disc_lr: float | None = None
-    amp: bool = True
-    device: str = "auto"
-    num_workers: int = 0
-    checkpoint_every: int = 0
-    tensorboard: bool = True
-    progress: bool = True
+    model: str = _setting(help="Model: unet, rescnn, gan or varnet.")
+    train: str = _setting(help="Folder of fully sampled fastMRI .h5 training files.")
+    output: str = _setting(help="Folder for checkpoints, logs and metrics.")
+    val: str | None = _setting(None, "Folder of validation files (fastMRI metrics every epoch).")
+    folds: int = _setting(0, "k-fold cross-validation by volume over --train (0: none).")
+    fold: int | None = _setting(None, "With --folds: run only this fold (0-based).")
+    model_options: dict[str, Any] = _setting(
+        factory=dict, flag="--model-option",
+        help="Model size option KEY=VALUE, repeatable (e.g. num_cascades=4, chans=16; each model's are listed below).",
+    )
+    loss: str = _setting(
+        "l1", "Training loss: l1, mse, ssim, l1+ssim or kl (KL divergence of images normalised to distributions)."
+    )
+    optimizer: str = _setting("adam", f"Optimizer: {', '.join(OPTIMIZERS)}.")
+    lr: float = _setting(1e-3, "Learning rate.")
+    weight_decay: float = _setting(0.0, "Weight decay of the optimizer.")
+    schedule: str = _setting("none", f"LR schedule per epoch: {', '.join(SCHEDULES)}.")
+    lr_step: int = _setting(10, "Step schedule: epochs between LR drops.")
+    lr_gamma: float = _setting(0.1, "Step schedule: LR factor at each drop.")
+    batch_size: int = _setting(1, "Slices per batch (per process with torchrun).")
+    epochs: int = _setting(10, "Total epochs; with --resume, may extend the run.")
+    mask: str = _setting("random", "Mask kind for retrospective undersampling (fastMRI kinds).")
+    accelerations: list[float] = _setting(
+        factory=lambda: [4.0], flag="--acceleration",
+        help="Acceleration of the training masks; repeat (--acceleration 4 --acceleration 8) to draw one per slice. [default: 4]",
+    )
+    center_fractions: list[float] = _setting(
+        factory=lambda: [0.08], flag="--center-fraction",
+        help="Fraction of fully sampled centre lines, one per --acceleration. [default: 0.32 / acceleration, "
+        "fastMRI's 0.08 at 4x, 0.04 at 8x]",
+    )
+    seed: int = _setting(0, "Seed for initialisation, shuffling and masks (runs are deterministic).")
+    challenge: str | None = _setting(None, "Require multicoil or singlecoil data.")
+    sample_rate: float = _setting(1.0, "Fraction of slices to use.")
+    adversarial_weight: float = _setting(0.01, "GAN: weight of the adversarial term of the generator loss.")
+    gan_loss: str = _setting("bce", "GAN objective: bce (BCE with logits) or lsgan (least squares).")
+    disc_lr: float | None = _setting(None, "GAN: discriminator learning rate [default: --lr].")
+    amp: bool = _setting(True, "Mixed precision (autocast + GradScaler) on CUDA; ignored on CPU.")
+    device: str = _setting("auto", "cpu, cuda, or auto (cuda when available).")
+    num_workers: int = _setting(0, "DataLoader worker processes.")
+    checkpoint_every: int = _setting(0, "Also checkpoint every N steps (0: end of each epoch only).")
+    tensorboard: bool = _setting(True, "Write TensorBoard logs to OUTPUT/tensorboard.")
+    progress: bool = _setting(True, "Show progress bars.")
 
     def validate(self) -> TrainConfig:
         """Raise :class:`KspaceKitError` for any option that cannot work; return self."""
+        from kspacekit.models import MODEL_NAMES, model_config
+        from kspacekit.models.gan import GAN_LOSSES
+        from kspacekit.training.losses import LOSS_NAMES
+
         choices = {
             "model": (self.model, MODEL_NAMES),
             "loss": (self.loss, LOSS_NAMES),
@@ -86,6 +126,8 @@ class TrainConfig:
 
     def mask_spec(self) -> MaskSpec:
         """The training masks: one (centre fraction, acceleration) pair drawn per slice, as fastMRI's MaskFunc."""
+        from kspacekit.physics.masks import MaskSpec
+
         if len(self.accelerations) != len(self.center_fractions):
             raise KspaceKitError(
                 f"give one --center-fraction per --acceleration, got {len(self.center_fractions)} for "
@@ -100,3 +142,31 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings in a YAML or JSON file (``.json``: JSON, anything else: YAML), keyed by
+    :class:`TrainConfig` field names; an unknown name or an unreadable file is an error."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise KspaceKitError(f"cannot read the config file ({err.strerror})", path) from None
+    is_json = path.suffix.lower() == ".json"
+    try:
+        values = json.loads(text) if is_json else yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise KspaceKitError(f"not a valid JSON file ({err.msg} at line {err.lineno})", path) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = "" if mark is None else f" at line {mark.line + 1}"
+        raise KspaceKitError(f"not a valid YAML file ({getattr(err, 'problem', None) or 'unreadable'}{where})", path) from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise KspaceKitError("a config file must hold a mapping of setting names to values", path)
+    unknown = sorted(set(values) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise KspaceKitError(f"unknown setting(s) {', '.join(map(str, unknown))}", path)
+    return values
