@@ -8,14 +8,12 @@ Both are solved by the Condat-Vu primal-dual method (:func:`kspacekit.optim.solv
 A^H A, one gradient and one divergence per iteration, the wavelet as a primal prox), batched
 over slices, with steps set by L = max_pixel sum_c |S_c|^2 >= ||A^H A|| (no power
 iteration), and stop when every slice's relative change falls below ``tol`` or after
-``iterations``. What that rule does in practice (simulated 8-coil 4x slice of
-``benchmarks/classical_vs_bart.py``, automatic lambda): ``tv``'s relative change falls like 1/k
-(7e-4 after 100 iterations, 3e-4 after 300), so the default ``tol`` of 1e-4 ends it on
-``iterations``, and a ``tol`` of 1e-3 stops it after 69; ``wavelet``'s random cycle spinning
-moves the wavelet grid every iteration and keeps the change near 6e-3, so it always runs its
-``iterations`` unless ``cycle_spinning=False`` (then 2e-4 after 100). Coil maps come from the
-undersampled data's calibration region (ones for single-coil data); ``lam`` is automatic
-(:mod:`kspacekit.optim.regularization`) unless given. The output keeps the measured samples and
+``iterations`` (what that rule does in practice, and why the TV share: BENCHMARKS.md, "Stopping
+rule and TV share of tv/wavelet"). Coil maps come from the undersampled data's calibration region
+(ones for single-coil data). ``lam``: a number, "auto" (:func:`kspacekit.optim.regularization.auto_lambda`)
+or "holdout" (:func:`kspacekit.optim.regularization.holdout_lambda`: the automatic value times
+the factor, of a small grid, whose fit on part of the measured lines best predicts the held-out
+lines; the final image uses every sample); None means ``DEFAULT_LAMBDA_RULE``. The output keeps the measured samples and
 fills the others from the model (``data_consistent``, see
 :func:`kspacekit.methods.sense.magnitude_output`).
 """
@@ -49,9 +47,7 @@ DEFAULT_LAMBDA_RULE = "auto"
 TV_SHARE = 0.5
 """``wavelet`` adds TV with weight TV_SHARE * lam. The L1-wavelet term leaves the coarse
 approximation band free and barely shrinks the large coarse detail coefficients, so little
-controls the unsampled low-frequency lines; TV penalises every scale. On the simulated 2-coil
-8x slices of tests/test_classical.py (automatic lambda, 100 iterations, seeds 0 and 1): 22.1
-and 23.1 dB without the TV share, 23.4 and 24.8 dB with it (zero-filled 19.7 and 19.4 dB)."""
+controls the unsampled low-frequency lines; TV penalises every scale (measured: BENCHMARKS.md)."""
 
 
 def normal_bound(maps: Tensor, mask: Tensor) -> Tensor:
