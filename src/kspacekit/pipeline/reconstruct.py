@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -156,14 +157,11 @@ def reconstruct_folder(
     output_dir: Path,
     method: ReconstructionMethod,
     *,
-    undersampling: Undersampling,
-    kspace_key: str | None = None,
-    batch_size: int | None = None,
-    device: torch.device = torch.device("cpu"),
-    overwrite: bool = False,
     show_progress: bool = True,
+    **volume_options: Any,
 ) -> FolderResult:
-    """Reconstruct a file, or every ``.h5`` file of a folder, into ``output_dir``.
+    """Reconstruct a file, or every ``.h5`` file of a folder, into ``output_dir``; ``volume_options``
+    are :func:`reconstruct_volume`'s (undersampling, kspace_key, batch_size, device, overwrite).
 
     A single file that cannot be reconstructed raises :class:`KspaceKitError`. In a folder a bad
     file does not stop the others: every good volume is written, every bad one is named (with its
@@ -185,8 +183,7 @@ def reconstruct_folder(
         for info in infos:
             try:
                 result.written.append(reconstruct_volume(
-                    info, output_dir, method, undersampling=undersampling, kspace_key=kspace_key,
-                    batch_size=batch_size, device=device, overwrite=overwrite,
+                    info, output_dir, method, **volume_options,
                     on_slices=lambda n: progress.advance(task, n) if progress else None,
                 ))
             except KspaceKitError as err:
