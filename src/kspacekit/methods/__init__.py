@@ -4,6 +4,7 @@ from kspacekit.methods import (  # noqa: F401  (registers sense, grappa, tv, wav
     cs,
     grappa,
     learned,  # noqa: F401  (registers unet, rescnn, gan, varnet)
+    scan_learned,  # noqa: F401  (registers scan-learned)
     sense,
     zero_filled,  # noqa: F401  (registers the method)
 )
