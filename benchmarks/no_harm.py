@@ -1,5 +1,7 @@
 """Issue #16's choices, made on SIMULATED data only: hold-out lambda for tv/wavelet, and the
-learned methods with and without their data-consistency step, against zero-filled.
+learned methods with and without their data-consistency step, against zero-filled. ``--real``
+runs the same comparison on the real fully sampled slices instead (to REPORT the choices made on
+the simulated cases, never to make them).
 
 Cases (none of them the real slices the issue's bars are reported on, none of them the shipped
 models' training content):
@@ -16,10 +18,15 @@ fastMRI random line masks along the last axis (4x with 8 % centre, 8x with 4 %),
 ``name`` or ``name:option=value[:option=value]``, e.g. ``tv:lam=holdout`` or
 ``unet:data_consistent=false``.
 
-    .venv/bin/python benchmarks/no_harm_simulated.py --seeds 4 \\
+    .venv/bin/python benchmarks/no_harm.py --seeds 4 \\
         --methods zero-filled,tv,tv:lam=holdout,wavelet,wavelet:lam=holdout
-    .venv/bin/python benchmarks/no_harm_simulated.py --seeds 4 \\
+    .venv/bin/python benchmarks/no_harm.py --seeds 4 \\
         --methods zero-filled,unet:data_consistent=false,unet,varnet:data_consistent=false,varnet
+    .venv/bin/python benchmarks/no_harm.py --real --seeds 6 --methods ...
+
+Real slices (``--real``): the ESPIRiT brain in both orientations (``brain``, ``brain
+transposed``) and the twix phantom with its phase-encode axis last, as in
+``benchmarks/classical_vs_bart.py``.
 """
 
 from __future__ import annotations
@@ -79,6 +86,19 @@ def cases(folder: Path) -> dict[str, torch.Tensor]:
     return {name: k / rss(ifft2c(k), dim=1).flatten(1).amax(1).view(-1, 1, 1, 1) for name, k in loaded.items()}
 
 
+def real_cases() -> dict[str, torch.Tensor]:
+    """The real fully sampled slices (1, C, H, W), phase-encode axis last, RSS scaled to unit max."""
+    from kspacekit.data.raw import read_raw
+
+    def load(name: str) -> torch.Tensor:
+        kspace = torch.from_numpy(read_raw(ROOT.parent / "shared" / "data" / "kspace" / name))
+        return kspace.reshape(1, *kspace.shape[-3:])
+
+    brain, twix = load("espirit_brain_full_8ch.cfl"), load("twixtools_gre_phantom_2ch_kspace_derived.npy")
+    slices = {"brain": brain, "brain transposed": brain.transpose(-1, -2), "twix": twix.transpose(-1, -2)}
+    return {name: (k / rss(ifft2c(k), dim=1).max()).contiguous() for name, k in slices.items()}
+
+
 def parse_method(spec: str) -> tuple[str, dict[str, object]]:
     name, *options = spec.split(":")
     parsed: dict[str, object] = {}
@@ -96,11 +116,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--methods", default="zero-filled,tv,tv:lam=holdout")
+    parser.add_argument("--real", action="store_true", help="the real slices instead of the simulated cases")
     args = parser.parse_args()
     torch.set_num_threads(1)
     methods = args.methods.split(",")
-    with tempfile.TemporaryDirectory() as tmp:
-        data = cases(Path(tmp))
+    if args.real:
+        data = real_cases()
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            data = cases(Path(tmp))
     scores: dict[tuple[str, int, str], list[tuple[float, float]]] = {}
     seconds: dict[str, float] = dict.fromkeys(methods, 0.0)
     for case, full in data.items():
@@ -120,7 +144,8 @@ def main() -> None:
                             (psnr(target, image), ssim(target, image)))
         print(f"done: {case}", file=sys.stderr)
     count = sum(len(v) for k, v in scores.items() if k[2] == methods[0])
-    print(f"SIMULATED data, {SLICES} slices (phantom 1) x {args.seeds} seeds per case; PSNR dB / SSIM, mean ± std\n")
+    kind = "REAL slices, 1 slice" if args.real else f"SIMULATED data, {SLICES} slices (phantom 1)"
+    print(f"{kind} x {args.seeds} seeds per case; PSNR dB / SSIM, mean ± std\n")
     print("| case | acc. | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods))
     for case in data:
         for acceleration, _ in SETTINGS:
