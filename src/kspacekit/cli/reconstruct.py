@@ -15,9 +15,16 @@ def reconstruct(
     input: Annotated[Path, typer.Option("--input", "-i", help="A fastMRI .h5 file or a folder of them.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the submission files.")],
     method: Annotated[str, typer.Option(help="Reconstruction method (see `kspacekit methods`).")] = "zero-filled",
-    mask: Annotated[str, typer.Option(help="Mask kind for fully sampled files (fastMRI kinds, poisson, gaussian).")] = "random",
-    acceleration: Annotated[float, typer.Option(help="Acceleration for retrospective undersampling.")] = 4.0,
-    center_fraction: Annotated[float, typer.Option(help="Fraction of fully sampled centre lines.")] = 0.08,
+    mask: Annotated[
+        Optional[str],
+        typer.Option(help="Mask kind for fully sampled files (fastMRI kinds, poisson, gaussian) [default: random]."),
+    ] = None,
+    acceleration: Annotated[
+        Optional[float], typer.Option(help="Acceleration for retrospective undersampling [default: 4].")
+    ] = None,
+    center_fraction: Annotated[
+        Optional[float], typer.Option(help="Fraction of fully sampled centre lines [default: 0.08].")
+    ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Mask seed; default: a per-file seed from the file name, as fastMRI.")] = None,
     kspace_key: Annotated[Optional[str], typer.Option(help="Dataset to read, e.g. kspace_4af or kspace_8af in course files.")] = None,
     lam: Annotated[Optional[float], typer.Option(help="Regularisation weight for methods that have one (default: automatic).")] = None,
@@ -34,8 +41,10 @@ def reconstruct(
 ) -> None:
     """Reconstruct undersampled k-space and write one fastMRI submission file per volume.
 
-    Test files (with a stored mask) and course files use their own samples; fully sampled files
-    are undersampled retrospectively with --mask/--acceleration/--center-fraction/--seed.
+    Files that carry their own sampling (a stored mask or mask_2d, course files, raw files with
+    zeros) are reconstructed from exactly their samples, and the undersampling options are an
+    error for them; fully sampled files are undersampled retrospectively with
+    --mask/--acceleration/--center-fraction/--seed.
     """
     import sys
 
@@ -49,8 +58,7 @@ def reconstruct(
         reconstruct_folder,
     )
 
-    undersampling = Undersampling(mask, acceleration, center_fraction, seed)
-    undersampling.spec()  # validate the mask options before any work
+    undersampling = Undersampling.from_options(mask, acceleration, center_fraction, seed)
     recon = create_method_with(method, lam=lam, iterations=iterations, checkpoint=checkpoint)
     result = reconstruct_folder(
         input, output, recon, undersampling=undersampling, kspace_key=kspace_key, batch_size=batch_size,

@@ -4,10 +4,17 @@ A volume file holds ``kspace`` (``(slices, coils, H, W)`` multi-coil or ``(slice
 single-coil, complex), and depending on its kind:
 
 - ``train`` (train/val): a target ``reconstruction_rss`` / ``reconstruction_esc`` (slices, h, w);
-- ``test``: no target, a 1-D ``mask`` (W,) and attrs ``acceleration``, ``num_low_frequency``;
+- ``test``: no target, a 1-D ``mask`` (W,) or a 2-D ``mask_2d`` (H, W) (``kspacekit convert`` of
+  data not sampled line by line) and attrs ``acceleration``, ``num_low_frequency``;
 - ``course``: undersampled ``kspace_4af`` / ``kspace_8af`` (with optional ``mask_4af`` /
   ``mask_8af``) beside or instead of ``kspace``;
-- ``raw``: k-space only (the user's own data, possibly without ``ismrmrd_header``).
+- ``raw``: k-space only (the user's own data, possibly without ``ismrmrd_header``); when its
+  k-space holds zeros where nothing was measured (checked on the middle slice), the zeros are
+  its sampling.
+
+The sampling a file carries (a stored mask, a course key, detected zeros) is the truth: every
+reader returns it with the slices (:meth:`VolumeInfo.own_sampling`), and nothing may draw a new
+mask over such data.
 
 :func:`inspect_volume` opens a file once, validates it and records shapes and attributes;
 :func:`read_slice`, :class:`SliceDataset` and :func:`iter_volume_batches` then read only the
@@ -32,6 +39,7 @@ from kspacekit.data.header import HeaderInfo, parse_ismrmrd_header
 from kspacekit.data.layout import (
     KSPACE_KEY,
     KSPACE_KEYS,
+    MASK_2D_KEY,
     check_h5_file,
     course_acceleration,
     find_target_key,
@@ -53,8 +61,10 @@ from kspacekit.physics.masks import count_center_lines
 class VolumeInfo:
     """One validated volume file: shapes, attributes, header geometry and stored masks.
 
-    ``masks`` maps a k-space key to its stored 1-D mask (``kspace`` -> ``mask``,
-    ``kspace_4af`` -> ``mask_4af``). ``padding`` is the acquired column range
+    ``masks`` maps a k-space key to its stored mask: a 1-D line mask (W,) (``kspace`` -> ``mask``,
+    ``kspace_4af`` -> ``mask_4af``) or a 2-D pattern (H, W) (``kspace`` -> ``mask_2d``).
+    ``zero_filled``: a file without target or mask whose k-space holds zeros where nothing was
+    measured (its sampling is those zeros). ``padding`` is the acquired column range
     ``[left, right)`` from the header (all columns without header). ``target_size`` is the
     target's ``(h, w)``, else the header's recon ``(x, y)`` (fastMRI's crop size), else ``(H, W)``.
     ``header_xml`` is the raw ``ismrmrd_header``, kept so that reconstructions carry the geometry.
@@ -74,11 +84,24 @@ class VolumeInfo:
     attrs: dict[str, Any] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     header_xml: bytes | None = None
+    zero_filled: bool = False
 
     @property
     def mask(self) -> np.ndarray | None:
-        """The stored ``mask`` of a test file, if any."""
+        """The stored ``mask`` (W,) or ``mask_2d`` (H, W) of ``kspace``, if any."""
         return self.masks.get(KSPACE_KEY)
+
+    def own_sampling(self, kspace_key: str | None = None) -> str | None:
+        """How ``kspace_key`` (default: :meth:`default_kspace_key`) is already undersampled: the
+        stored mask's name (``mask``, ``mask_2d``, ``mask_4af``), ``zeros`` (a course key without
+        mask, or a raw file with zeros), or None for fully sampled data that may be undersampled
+        retrospectively."""
+        key = self.default_kspace_key() if kspace_key is None else kspace_key
+        if key in self.masks:
+            return MASK_2D_KEY if self.masks[key].ndim == 2 else mask_key(key)
+        if key != KSPACE_KEY or self.zero_filled:
+            return "zeros"
+        return None
 
     def default_kspace_key(self) -> str:
         """``kspace`` when present, else the first undersampled variant (``kspace_4af``)."""
@@ -87,7 +110,8 @@ class VolumeInfo:
 
 @dataclass
 class SliceSample:
-    """One slice: k-space (coils, H, W) complex64, its 1-D mask (W,) if known, target (h, w) if any."""
+    """One slice: k-space (coils, H, W) complex64, the file's own mask if it has one (a line mask
+    (W,) or a 2-D pattern (H, W); None for fully sampled data), target (h, w) if any."""
 
     kspace: torch.Tensor
     mask: torch.Tensor | None
@@ -102,9 +126,16 @@ class SliceSample:
     max_value: float | None
 
 
+    @property
+    def kspace_mask(self) -> torch.Tensor | None:
+        """The file's mask broadcastable to :attr:`kspace`: (1, 1, W) or (1, H, W)."""
+        return None if self.mask is None else kspace_mask(self.mask[None])[0]
+
+
 @dataclass
 class VolumeBatch:
-    """Consecutive slices of one volume: k-space (B, C, H, W), masks (B, W), targets (B, h, w) if any."""
+    """Consecutive slices of one volume: k-space (B, C, H, W), the file's own masks (B, W) (line
+    masks) or (B, H, W) (2-D patterns), None for fully sampled data; targets (B, h, w) if any."""
 
     kspace: torch.Tensor
     mask: torch.Tensor | None
@@ -112,6 +143,16 @@ class VolumeBatch:
     slice_indices: list[int]
     num_low_frequencies: int | None
     acceleration: float | None
+
+    @property
+    def kspace_mask(self) -> torch.Tensor | None:
+        """The file's masks broadcastable to :attr:`kspace`: (B, 1, 1, W) or (B, 1, H, W)."""
+        return None if self.mask is None else kspace_mask(self.mask)
+
+
+def kspace_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Per-slice masks (B, W) or (B, H, W) as masks broadcastable to k-space (B, C, H, W)."""
+    return mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]
 
 
 def _python_value(value: Any) -> Any:
@@ -135,22 +176,52 @@ def _check_kspace(path: Path, hf: h5py.File, key: str) -> tuple[int, ...]:
 
 
 def _read_masks(
-    path: Path, hf: h5py.File, kspace_keys: Sequence[str], width: int
+    path: Path, hf: h5py.File, kspace_keys: Sequence[str], shape: tuple[int, int]
 ) -> dict[str, np.ndarray]:
-    """The stored 1-D mask of each k-space key (``mask`` for ``kspace``, ``mask_4af`` for ``kspace_4af``)."""
+    """The stored mask of each k-space key: 1-D (``mask`` for ``kspace``, ``mask_4af`` for
+    ``kspace_4af``) or, for ``kspace``, the 2-D ``mask_2d`` of shape (H, W)."""
+    height, width = shape
     masks = {}
     for key in kspace_keys:
-        stored = mask_key(key)
-        if stored not in hf:
+        candidates = (mask_key(key), MASK_2D_KEY) if key == KSPACE_KEY else (mask_key(key),)
+        stored = [name for name in candidates if name in hf]
+        if len(stored) > 1:
+            raise KspaceKitError(f"both '{stored[0]}' and '{stored[1]}' are stored; keep one sampling pattern", path)
+        if not stored:
             continue
-        dataset = h5_dataset(hf, stored, path)
-        if dataset.shape != (width,) or not is_real_number(dataset.dtype):
-            raise KspaceKitError(f"'{stored}' must be 1-D with W={width} columns, got {dataset.dtype} {dataset.shape}", path)
+        name = stored[0]
+        expected = (height, width) if name == MASK_2D_KEY else (width,)
+        dataset = h5_dataset(hf, name, path)
+        if dataset.shape != expected or not is_real_number(dataset.dtype):
+            wanted = f"(H, W) = {expected}" if name == MASK_2D_KEY else f"1-D with W={width} columns"
+            raise KspaceKitError(
+                f"'{name}' must be {wanted} like the k-space, got {dataset.dtype} {dataset.shape}", path
+            )
         mask = np.asarray(dataset, dtype=np.float32)
         if not np.isin(mask, (0, 1)).all():
-            raise KspaceKitError(f"'{stored}' must hold only 0 and 1", path)
+            raise KspaceKitError(f"'{name}' must hold only 0 and 1", path)
+        if not mask.any():
+            raise KspaceKitError(f"'{name}' samples nothing (all zero)", path)
         masks[key] = mask
     return masks
+
+
+def _zero_filled(path: Path, hf: h5py.File, num_slices: int, padding: tuple[int, int]) -> bool:
+    """Whether the middle slice of ``kspace`` has zeros where nothing was measured: a sample
+    missing inside the sampled rows and acquired columns (zero rows, e.g. an asymmetric echo, and
+    zero columns outside the header's acquired range do not count). An all-zero slice is an error."""
+    index = num_slices // 2
+    try:
+        plane = np.asarray(hf[KSPACE_KEY][index])
+    except HDF5_READ_ERRORS as err:
+        raise KspaceKitError(describe_read_error(err, f"slice {index}"), path) from None
+    sampled = plane != 0
+    if sampled.ndim == 3:
+        sampled = sampled.any(axis=0)
+    if not sampled.any():
+        raise KspaceKitError(f"k-space is all zero (slice {index}); nothing was measured", path)
+    inside = sampled[:, padding[0] : padding[1]]
+    return not inside[inside.any(axis=1)].all()
 
 
 def _check_numeric_attrs(path: Path, attrs: dict[str, Any], width: int) -> None:
@@ -215,9 +286,12 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
         except KspaceKitError as err:
             raise KspaceKitError(err.message, path) from None
 
-    masks = _read_masks(path, hf, kspace_keys, width)
+    masks = _read_masks(path, hf, kspace_keys, (height, width))
     attrs = {key: _python_value(value) for key, value in hf.attrs.items()}
     _check_numeric_attrs(path, attrs, width)
+    padding = (header.padding_left, header.padding_right) if header is not None else (0, width)
+    kind = _kind(kspace_keys, target_key, masks)
+    zero_filled = kind == "raw" and _zero_filled(path, hf, num_slices, padding)
 
     if target_hw is not None:
         target_size = target_hw
@@ -227,7 +301,7 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
         target_size = (height, width)
     return VolumeInfo(
         path=path,
-        kind=_kind(kspace_keys, target_key, masks),
+        kind=kind,
         multicoil=multicoil,
         num_slices=num_slices,
         num_coils=kspace_shape[1] if multicoil else 1,
@@ -235,11 +309,12 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
         kspace_keys=kspace_keys,
         target_key=target_key,
         target_size=target_size,
-        padding=(header.padding_left, header.padding_right) if header is not None else (0, width),
+        padding=padding,
         header=header,
         attrs=attrs,
         masks=masks,
         header_xml=header_xml,
+        zero_filled=zero_filled,
     )
 
 
@@ -263,11 +338,13 @@ def _check_key(info: VolumeInfo, kspace_key: str | None) -> str:
 def _read_slices(
     info: VolumeInfo, kspace_key: str, start: int, stop: int
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Slices ``start:stop`` as (B, C, H, W) complex64, masks (B, W) or None, targets (B, h, w) or None.
+    """Slices ``start:stop`` as (B, C, H, W) complex64, masks (B, W) or (B, H, W) or None, targets
+    (B, h, w) or None.
 
-    Masks: the stored one for test files (``mask``) or course keys (``mask_4af``); for a course
-    key without a stored mask, the columns holding any nonzero sample of each slice (the
-    undersampled data is zero-filled, so its nonzero columns are the sampled ones).
+    Masks: the stored one (``mask``, ``mask_2d``, ``mask_4af``); for a course key without a stored
+    mask, the columns holding any nonzero sample of each slice (the undersampled data is
+    zero-filled, so its nonzero columns are the sampled ones); for a raw file with zeros, the
+    nonzero samples of each slice (:func:`detected_mask`); None for fully sampled data.
     """
     if not 0 <= start < stop <= info.num_slices:
         raise KspaceKitError(f"slices {start}:{stop} out of range (volume has {info.num_slices})", info.path)
@@ -287,9 +364,12 @@ def _read_slices(
         kspace = kspace[:, None]
 
     if kspace_key in info.masks:
-        mask = np.broadcast_to(info.masks[kspace_key], (stop - start, kspace.shape[-1])).copy()
+        stored = info.masks[kspace_key]
+        mask = np.broadcast_to(stored, (stop - start, *stored.shape)).copy()
     elif kspace_key != KSPACE_KEY:
         mask = (np.abs(kspace).sum(axis=(1, 2)) > 0).astype(np.float32)
+    elif info.zero_filled:
+        mask = detected_mask(kspace)
     else:
         mask = None
     return (
@@ -299,17 +379,35 @@ def _read_slices(
     )
 
 
+def detected_mask(kspace: np.ndarray) -> np.ndarray:
+    """The sampling of zero-filled k-space (B, C, H, W): the columns holding any sample (B, W)
+    when every slice is sampled line by line (its pattern is its sampled rows times its sampled
+    columns), else the nonzero locations of each slice (B, H, W); float32 0/1."""
+    pattern = (kspace != 0).any(axis=1)
+    rows, columns = pattern.any(axis=2), pattern.any(axis=1)
+    line_wise = np.array_equal(pattern, rows[:, :, None] & columns[:, None, :])
+    return (columns if line_wise else pattern).astype(np.float32)
+
+
 def _num_low_frequencies(info: VolumeInfo, kspace_key: str, mask: torch.Tensor | None) -> int | None:
-    """The file's ``num_low_frequency`` for its stored mask, else the smallest count over mask rows."""
+    """The file's ``num_low_frequency`` for its stored line mask, else the smallest centre run over
+    line-mask rows; None for 2-D patterns (their centre is a region: ``ReconMeta.calibration_size``)."""
+    if mask is None or mask.ndim == 3:
+        return None
     if kspace_key == KSPACE_KEY and "num_low_frequency" in info.attrs:
         return int(info.attrs["num_low_frequency"])
-    if mask is None:
-        return None
     return min(count_center_lines(row) for row in mask.reshape(-1, mask.shape[-1]).numpy())
 
 
-def read_slice(info: VolumeInfo, index: int, kspace_key: str | None = None) -> SliceSample:
-    """Read one slice of a volume (and its mask and target), nothing more."""
+def _inspected(volume: VolumeInfo | str | Path) -> VolumeInfo:
+    """An inspected volume, or the inspection of the file a path names."""
+    return volume if isinstance(volume, VolumeInfo) else inspect_volume(volume)
+
+
+def read_slice(volume: VolumeInfo | str | Path, index: int, kspace_key: str | None = None) -> SliceSample:
+    """Read one slice of a volume (and its mask and target), nothing more. ``volume`` is an
+    inspected :class:`VolumeInfo` (cheap for many slices) or the file's path."""
+    info = _inspected(volume)
     key = _check_key(info, kspace_key)
     kspace, mask, target = _read_slices(info, key, index, index + 1)
     mask = None if mask is None else mask[0]
@@ -343,10 +441,11 @@ def auto_batch_size(info: VolumeInfo) -> int:
 
 
 def iter_volume_batches(
-    info: VolumeInfo, batch_size: int | None = None, kspace_key: str | None = None
+    volume: VolumeInfo | str | Path, batch_size: int | None = None, kspace_key: str | None = None
 ) -> Iterator[VolumeBatch]:
     """Consecutive batches of up to ``batch_size`` slices (default :func:`auto_batch_size`), each
-    read with one h5py slice."""
+    read with one h5py slice; ``volume`` is an inspected :class:`VolumeInfo` or the file's path."""
+    info = _inspected(volume)
     if batch_size is None:
         batch_size = auto_batch_size(info)
     if batch_size < 1:

@@ -7,6 +7,7 @@ this interface, so they treat every method alike.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from kspacekit.errors import KspaceKitError
+from kspacekit.physics.coils import calibration_region
 from kspacekit.physics.masks import count_center_lines, effective_acceleration
 
 
@@ -27,24 +29,38 @@ class ReconMeta:
 
     ``target_size``: (h, w) of the output image (the fastMRI reconstruction size).
     ``num_low_frequencies``: fully sampled centre lines of a 1-D mask, or None if unknown/2-D.
-    ``acceleration``: nominal acceleration of the mask, or None if unknown.
+    ``acceleration``: nominal acceleration of a line mask, the effective one (points per sample)
+    of a 2-D pattern, or None if unknown.
+    ``calibration_size``: (rows, columns) of the fully sampled centre region that coil maps and
+    kernels calibrate from (all rows for a line mask), or None if unknown or the centre is unsampled.
+    ``line_mask``: whether the samples are whole columns (a line mask), what ``grappa`` needs;
+    None if unknown.
     """
 
     target_size: tuple[int, int]
     num_low_frequencies: int | None = None
     acceleration: float | None = None
+    calibration_size: tuple[int, int] | None = None
+    line_mask: bool | None = None
 
     @classmethod
     def from_mask(cls, mask: Tensor, kspace_shape: tuple[int, ...], target_size: tuple[int, int] | None = None) -> ReconMeta:
-        """What the mask itself tells: the centre-line run of a line mask (a (..., 1, W) mask) and
-        the effective acceleration; the target size is the k-space size unless given."""
+        """What the mask itself tells: the centre-line run of a line mask (a (..., 1, W) mask), the
+        calibration region, the effective acceleration and whether it is a line mask; the target
+        size is the k-space size unless given."""
         height, width = kspace_shape[-2:]
         lines = mask.shape[-2] == 1
         num_low = count_center_lines(mask.reshape(-1, mask.shape[-1])[0].cpu()) if lines else None
+        region = None
+        with contextlib.suppress(KspaceKitError, RuntimeError):  # centre unsampled, shapes that do not fit
+            rows, columns = calibration_region(mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape)), (height, width))
+            region = (rows.stop - rows.start, columns.stop - columns.start)
         return cls(
             target_size=(height, width) if target_size is None else target_size,
             num_low_frequencies=num_low,
             acceleration=effective_acceleration(mask.cpu(), kspace_shape),
+            calibration_size=region,
+            line_mask=lines or bool((mask.amin(-2) == mask.amax(-2)).all()),
         )
 
 

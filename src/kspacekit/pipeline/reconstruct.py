@@ -1,9 +1,11 @@
 """Reconstruct fastMRI-layout volumes with any registered method and write submission files.
 
 Data flows one way: file -> slices (streamed in batches, one volume at a time) -> method ->
-images -> ``<output>/<input name>.h5`` (fastMRI submission format). Test files and course files
-bring their own undersampled k-space and mask; fully sampled files are undersampled
-retrospectively with one mask per volume, seeded per file name as fastMRI does.
+images -> ``<output>/<input name>.h5`` (fastMRI submission format). Files that carry their own
+sampling (a stored ``mask`` or ``mask_2d``, a course key, zeros where nothing was measured)
+are reconstructed from exactly those samples; asking to undersample them again is an error.
+Fully sampled files are undersampled retrospectively with one mask per volume, seeded per file
+name as fastMRI does.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,20 @@ class Undersampling:
     center_fraction: float = 0.08
     seed: int | None = None
 
+    @classmethod
+    def from_options(
+        cls, kind: str | None, acceleration: float | None, center_fraction: float | None, seed: int | None
+    ) -> Undersampling | None:
+        """The undersampling the user asked for, validated (the class defaults for options not
+        given), or None when no option was given."""
+        given = {"kind": kind, "acceleration": acceleration, "center_fraction": center_fraction, "seed": seed}
+        given = {name: value for name, value in given.items() if value is not None}
+        if not given:
+            return None
+        undersampling = cls(**given)  # type: ignore[arg-type]
+        undersampling.spec()
+        return undersampling
+
     def spec(self) -> MaskSpec:
         """The validated mask specification (raises on a bad kind, acceleration or fraction)."""
         return MaskSpec(self.kind, (self.center_fraction,), (self.acceleration,))
@@ -73,36 +89,54 @@ class VolumeResult:
     attrs: dict[str, object] = field(default_factory=dict)
 
 
+def check_undersampling(info: VolumeInfo, kspace_key: str | None, undersampling: Undersampling | None) -> None:
+    """Refuse retrospective undersampling (``undersampling`` given) of data that is already
+    undersampled: a new mask over it would silently discard measured samples."""
+    own = info.own_sampling(kspace_key)
+    if undersampling is not None and own is not None:
+        source = "its zeros" if own == "zeros" else f"'{own}'"
+        raise KspaceKitError(
+            f"already undersampled (sampling from {source}); --mask/--acceleration/--center-fraction/--seed "
+            "apply to fully sampled files only",
+            info.path,
+        )
+
+
 def _volume_slices(
     info: VolumeInfo,
     method: ReconstructionMethod,
-    undersampling: Undersampling,
+    undersampling: Undersampling | None,
     kspace_key: str | None,
     batch_size: int | None,
     device: torch.device,
 ) -> Iterator[tuple[np.ndarray, dict[str, object]]]:
     """Reconstruct a volume batch by batch; yield (images (B, h, w), what was used)."""
     key = info.default_kspace_key() if kspace_key is None else kspace_key
-    retrospective = key == "kspace" and info.mask is None
-    if retrospective:
+    check_undersampling(info, key, undersampling)
+    own = info.own_sampling(key)
+    if own is None:
+        undersampling = Undersampling() if undersampling is None else undersampling
         volume_mask, volume_num_low = undersampling.mask_for(info)
-        used = {
+        used: dict[str, object] = {
             "mask": undersampling.kind,
             "acceleration": undersampling.acceleration,
             "center_fraction": undersampling.center_fraction,
         }
     for batch in iter_volume_batches(info, batch_size, key):
         kspace = batch.kspace.to(device)
-        if retrospective:
-            mask, num_low, acceleration = volume_mask, volume_num_low, undersampling.acceleration
+        if own is None:
+            mask = volume_mask.to(device)
+            meta = ReconMeta.from_mask(mask, tuple(kspace.shape), info.target_size)
+            meta = replace(meta, num_low_frequencies=volume_num_low, acceleration=undersampling.acceleration)
         else:
-            if batch.mask is None:
-                raise KspaceKitError(f"'{key}' has no mask and cannot be undersampled", info.path)
-            mask = batch.mask[:, None, None, :]
-            num_low, acceleration = batch.num_low_frequencies, batch.acceleration
-            used = {"mask": "file", "acceleration": acceleration}
-        mask = mask.to(device)
-        meta = ReconMeta(info.target_size, num_low, acceleration)
+            mask = batch.kspace_mask.to(device)
+            meta = ReconMeta.from_mask(mask, tuple(kspace.shape), info.target_size)
+            meta = replace(
+                meta,
+                num_low_frequencies=batch.num_low_frequencies,
+                acceleration=batch.acceleration or meta.acceleration,
+            )
+            used = {"mask": "file", "sampling": own, "acceleration": meta.acceleration}
         images = method(kspace * mask, mask, meta)
         yield images.cpu().numpy(), {k: v for k, v in used.items() if v is not None}
 
@@ -112,7 +146,7 @@ def reconstruct_volume(
     output_dir: Path,
     method: ReconstructionMethod,
     *,
-    undersampling: Undersampling,
+    undersampling: Undersampling | None = None,
     kspace_key: str | None = None,
     batch_size: int | None = None,
     device: torch.device = torch.device("cpu"),
@@ -121,7 +155,9 @@ def reconstruct_volume(
 ) -> VolumeResult:
     """Reconstruct one inspected file and write its submission file.
 
-    Problems with the file or the output raise :class:`KspaceKitError`; nothing is written then.
+    ``undersampling``: how to undersample a fully sampled file (None: :class:`Undersampling`'s
+    defaults); given for a file that carries its own sampling, it is an error (nothing is
+    drawn over undersampled data). Problems with the file or the output raise :class:`KspaceKitError`; nothing is written then.
     """
     out_path = output_path_for(output_dir, info.path.name)
     check_writable(out_path, overwrite)
