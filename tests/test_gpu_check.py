@@ -23,7 +23,7 @@ def test_reduced_cpu_form_runs_every_section(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     sections = report["sections"]
-    assert list(sections) == ["tests", "reconstruction", "throughput", "training_steps", "mixed_precision_ssim", "ddp"]
+    assert list(sections) == ["tests", "throughput", "reconstruction", "training_steps", "mixed_precision_ssim", "ddp"]
     assert not [name for name, section in sections.items() if "error" in section]
 
     tests = sections["tests"]
