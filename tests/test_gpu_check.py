@@ -23,13 +23,17 @@ def test_reduced_cpu_form_runs_every_section(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     sections = report["sections"]
-    assert list(sections) == ["tests", "throughput", "reconstruction", "training_steps", "mixed_precision_ssim", "ddp"]
+    assert list(sections) == [
+        "tests", "throughput", "reconstruction", "training_steps", "mixed_precision_ssim", "ddp", "scan_learned"
+    ]
     assert not [name for name, section in sections.items() if "error" in section]
 
     tests = sections["tests"]
     assert tests["returncode"] == 0 and tests["counts"]["collected"] > 20 and not tests["failures"], tests
     for name in ("sense", "tv", "wavelet", "varnet"):
         assert sections["reconstruction"]["methods"][name]["s_per_slice"] > 0
+    scan_learned = sections["scan_learned"]["methods"]["scan-learned"]
+    assert scan_learned.get("status") == "not registered" or scan_learned["s_per_slice"] > 0
     for name in ("tv", "wavelet"):
         assert sections["throughput"]["methods"][name]["slices_per_s"] > 0
 
