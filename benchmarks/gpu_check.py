@@ -154,7 +154,10 @@ def free_memory() -> None:
 
 
 def is_out_of_memory(err: BaseException) -> bool:
-    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+    """torch's own error, or cuDNN/cuBLAS failing to allocate their workspace."""
+    text = str(err).lower()
+    return isinstance(err, torch.OutOfMemoryError) or any(
+        sign in text for sign in ("out of memory", "not_enough_memory", "alloc_failed"))
 
 
 def error_text(err: BaseException) -> str:
@@ -500,7 +503,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines += table(["method", *sorted({k for r in section["methods"].values() for k in r})],
                            [[m, *[r.get(k) for k in sorted({k for r in section["methods"].values() for k in r})]]
                             for m, r in section["methods"].items()])
-            lines += ["", f"coils, H, W = {section['coils_h_w']}; batch {section['batch']}.", ""]
+            iterations = f"; {section['iterations']} iterations (tol 0)" if "iterations" in section else ""
+            lines += ["", f"coils, H, W = {section['coils_h_w']}; batch {section['batch']}{iterations}.", ""]
         elif name == "training_steps":
             body = []
             for key, row in section["steps"].items():
