@@ -14,7 +14,6 @@ from kspacekit.cli import _load_commands, app
 from kspacekit.training import engine, sweep
 from kspacekit.training.config import TrainConfig
 
-
 _load_commands()
 
 
@@ -23,7 +22,7 @@ def flag_of(name: str) -> str:
     return setting.metadata.get("flag", f"--{name.replace('_', '-')}")
 
 
-@pytest.mark.parametrize("command, left_out", [("train", ()), ("sweep", ("loss", "optimizer"))])
+@pytest.mark.parametrize("command, left_out", [("train", ()), ("sweep", ("loss", "optimizer", "gan_loss", "adversarial_weight"))])
 def test_every_setting_is_an_option_with_its_help(command, left_out):
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
@@ -39,7 +38,7 @@ def captured(monkeypatch) -> list[TrainConfig]:
     """The configs ``train`` and ``sweep`` would run, without training."""
     runs: list[TrainConfig] = []
     monkeypatch.setattr(engine, "train", lambda config, resume, overwrite: runs.append(config))
-    monkeypatch.setattr(sweep, "run_sweep", lambda config, losses, optimizers, resume, overwrite: runs.append(config))
+    monkeypatch.setattr(sweep, "run_sweep", lambda config, grid, resume, overwrite, command: runs.append(config))
     return runs
 
 

@@ -174,15 +174,35 @@ def test_kfold_by_volume_has_no_leakage(tmp_path):
         volume_folds(2, 3)
 
 
-def test_cross_validation_run_writes_one_run_per_fold(tmp_path):
+def test_cross_validation_reports_folds_epochs_best_and_spread(tmp_path, capfd):
     folder = make_data(tmp_path / "four", volumes=4, slices=1)
-    results = engine.train(tiny_config(folder, tmp_path / "cv", folds=2, epochs=1))
+    results = engine.train(tiny_config(folder, tmp_path / "cv", folds=2, epochs=2, keep="all"))
     assert len(results) == 2
     table = read_csv(tmp_path / "cv" / "cross_validation.csv")
-    held_out = [set(row["val_volumes"].split(",")) for row in table]
+    fold_rows = [row for row in table if row["fold"] in ("0", "1")]
+    assert [(row["fold"], row["epoch"]) for row in fold_rows] == [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]
+    held_out = [set(fold_rows[0]["val_volumes"].split(",")), set(fold_rows[2]["val_volumes"].split(","))]
     assert not held_out[0] & held_out[1] and len(held_out[0] | held_out[1]) == 4
-    assert all(0 < float(row["val_ssim"]) <= 1 for row in table)
+    assert all(0 < float(row["val_ssim"]) <= 1 for row in fold_rows)
+    best = {}
+    for fold in ("0", "1"):
+        rows = [row for row in fold_rows if row["fold"] == fold]
+        [marked] = [row for row in rows if row["best"] == "1"]
+        assert float(marked["val_ssim"]) == max(float(row["val_ssim"]) for row in rows)
+        best[fold] = float(marked["val_ssim"])
+        # best.pt holds the marked epoch's weights
+        checkpoint = load_checkpoint(tmp_path / "cv" / f"fold_{fold}" / "checkpoints" / "best.pt")
+        assert checkpoint["epoch"] == int(marked["epoch"]) and "optimizer" not in checkpoint
+    summary = {(row["fold"], row["epoch"]): row for row in table if row["fold"] in ("mean", "std")}
+    assert float(summary["mean", "best"]["val_ssim"]) == pytest.approx(np.mean(list(best.values())), abs=1e-5)
+    assert float(summary["std", "best"]["val_ssim"]) == pytest.approx(np.std(list(best.values()), ddof=1), abs=1e-5)
+    epoch_two = [float(row["val_psnr"]) for row in fold_rows if row["epoch"] == "2"]
+    assert float(summary["mean", "2"]["val_psnr"]) == pytest.approx(np.mean(epoch_two), abs=1e-4)
+    assert (tmp_path / "cv" / "cross_validation.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "cv" / "fold_1" / "checkpoints" / "last.pt").exists()
+    console = capfd.readouterr().err
+    assert "fold 1/2: validation volumes" in console and "fold 2/2 epoch 2/2:" in console
+    assert "val SSIM" in console and "±" in console
 
 
 # ---- the loop --------------------------------------------------------------------------------
@@ -356,7 +376,7 @@ def test_gan_discriminator_step_leaves_generator_alone(data, tmp_path):
     [result] = engine.train(replace(config, epochs=1, gan_loss="lsgan"))
     assert "disc_loss" in read_csv(tmp_path / "gan" / "steps.csv")[0] and result.step == 6
     # Inference uses the generator alone.
-    generator = create_method("gan", checkpoint=tmp_path / "gan" / "checkpoints" / "last.pt")
+    generator = create_method("gan", checkpoint=tmp_path / "gan" / "checkpoints" / "last.pt", data_consistent=False)
     out = generator(batch.kspace, batch.mask, ReconMeta((32, 32)))
     torch.testing.assert_close(out, result.model(batch.kspace, batch.mask, (32, 32)).detach())
 
@@ -447,7 +467,7 @@ def test_shipped_weights_choice(tmp_path, monkeypatch):
 # ---- sweep -----------------------------------------------------------------------------------
 
 
-def test_sweep_writes_table_and_plot(data, tmp_path):
+def test_sweep_writes_table_figure_and_page(data, tmp_path):
     out = tmp_path / "sweep"
     result = CliRunner().invoke(app, [
         "sweep", "--model", "unet", "--train", str(data), "--val", str(data), "--output", str(out),
@@ -458,8 +478,10 @@ def test_sweep_writes_table_and_plot(data, tmp_path):
     table = read_csv(out / "sweep.csv")
     assert {(r["loss"], r["optimizer"]) for r in table} == {(l, o) for l in ("l1", "kl") for o in ("adam", "rmsprop")}
     assert len(table) == 8 and all(0 < float(r["val_ssim"]) <= 1 for r in table)
-    assert [r["epoch"] for r in table[:2]] == ["1", "2"]
-    assert (out / "sweep_ssim.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [r["epoch"] for r in table[:2]] == ["1", "2"] and {r["fold"] for r in table} == {""}
+    assert sum(r["best"] == "1" for r in table) == 4
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "sweep.html").read_text().count("<tr") == 5
 
 
 def test_fastmri_state_dicts_load_as_checkpoints(tmp_path):
@@ -481,13 +503,15 @@ def test_fastmri_state_dicts_load_as_checkpoints(tmp_path):
     meta = ReconMeta((32, 32), 6, 4.0)
     with torch.no_grad():
         expected = varnet(torch.view_as_real(kspace * mask), mask[..., None].bool(), 6)[:, 4:36]
-        torch.testing.assert_close(create_method("varnet", checkpoint=tmp_path / "varnet.pt")(kspace * mask, mask, meta),
+        torch.testing.assert_close(create_method("varnet", checkpoint=tmp_path / "varnet.pt", data_consistent=False)(
+            kspace * mask, mask, meta),
                                    expected, rtol=1e-4, atol=1e-4)
         expected = ImageDomainModel(unet)(kspace * mask, mask, (32, 32))
-        torch.testing.assert_close(create_method("unet", checkpoint=tmp_path / "unet.pt")(kspace * mask, mask, meta),
+        torch.testing.assert_close(create_method("unet", checkpoint=tmp_path / "unet.pt", data_consistent=False)(kspace * mask, mask, meta),
                                    expected, rtol=1e-4, atol=1e-5)
     shuffled = dict(reversed(list(unet.state_dict().items())))  # names, not order, decide the mapping
     torch.save(shuffled, tmp_path / "shuffled.pt")
     with torch.no_grad():
-        torch.testing.assert_close(create_method("unet", checkpoint=tmp_path / "shuffled.pt")(kspace * mask, mask, meta),
+        torch.testing.assert_close(create_method("unet", checkpoint=tmp_path / "shuffled.pt", data_consistent=False)(
+                kspace * mask, mask, meta),
                                    expected, rtol=1e-4, atol=1e-5)

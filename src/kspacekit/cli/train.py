@@ -70,18 +70,23 @@ def _setting_parameters(exclude: tuple[str, ...] = (), help: dict[str, str] | No
 
 
 def _settings(ctx: typer.Context, config_file: Path | None, values: dict[str, Any]) -> dict[str, Any]:
-    """The run's settings: the config file's, overridden by the options given on the command line;
-    the centre fractions default to fastMRI's per acceleration."""
-    from kspacekit.evaluation.benchmark import default_center_fraction
+    """The settings given: the config file's, overridden by the options on the command line."""
     from kspacekit.training.config import read_config_file
 
     settings = {} if config_file is None else read_config_file(config_file)
     for name, value in values.items():
         if ctx.get_parameter_source(name).name != "DEFAULT":
             settings[name] = _parse_model_options(value) if name == "model_options" else value
+    return settings
+
+
+def _with_default_center_fractions(settings: dict[str, Any]) -> dict[str, Any]:
+    """A new run's settings, the centre fractions defaulting to fastMRI's per acceleration."""
+    from kspacekit.evaluation.benchmark import default_center_fraction
+
     if "center_fractions" not in settings:
         accelerations = settings.get("accelerations", [4.0])
-        settings["center_fractions"] = [default_center_fraction(acc) for acc in accelerations]
+        settings = {**settings, "center_fractions": [default_center_fraction(acc) for acc in accelerations]}
     return settings
 
 
@@ -92,6 +97,7 @@ def _config(settings: dict[str, Any], command: str) -> TrainConfig:
     if missing:
         flags = " and ".join(f"--{name}" for name in missing)
         raise KspaceKitError(f"{flags} {'is' if len(missing) == 1 else 'are'} required ({command})")
+    settings = _with_default_center_fractions(settings)
     paths = {name: str(settings[name]) for name in ("train", "output", "val") if settings.get(name) is not None}
     return TrainConfig(**{**settings, **paths})
 
@@ -136,9 +142,12 @@ def _flag(name: str, help: str) -> inspect.Parameter:
 def train(ctx: typer.Context, config_file: Path | None, resume: bool, overwrite: bool, **values: Any) -> None:
     """Train a reconstruction model on fully sampled data undersampled retrospectively.
 
-    Writes OUTPUT/checkpoints/last.pt (and best.pt by validation SSIM), metrics.csv, steps.csv
-    and TensorBoard logs. Any checkpoint works with `kspacekit reconstruct --method MODEL
-    --checkpoint PATH`. Multi-GPU or multi-node: `torchrun --nproc-per-node N -m kspacekit train ...`.
+    Writes OUTPUT/checkpoints/last.pt (everything --resume needs) and best.pt (weights of the
+    epoch with the best validation SSIM), as --keep says, metrics.csv, steps.csv and TensorBoard
+    logs (with a validation slice per epoch); with --folds, one run per fold and
+    cross_validation.csv/.png. Ctrl-C (or SIGTERM) saves last.pt and says how to resume. Any
+    checkpoint works with `kspacekit reconstruct --method MODEL --checkpoint PATH`. Multi-GPU or
+    multi-node: `torchrun --nproc-per-node N -m kspacekit train ...`.
     """
     from kspacekit.runtime import configure_process
 
@@ -152,47 +161,75 @@ def train(ctx: typer.Context, config_file: Path | None, resume: bool, overwrite:
     if resume:
         if settings.get("output") is None:
             raise KspaceKitError("--output is required")
-        config = load_run_config(Path(settings["output"]))
-        if "epochs" in settings:
-            config.epochs = settings["epochs"]
+        paths = {name: str(settings[name]) for name in ("train", "output", "val") if settings.get(name) is not None}
+        config = load_run_config(Path(settings["output"])).resumed_with({**settings, **paths})
     else:
         config = _config(settings, "unless --resume")
-    run_training(config, resume=resume, overwrite=overwrite)
+    _exit_130_when_interrupted(run_training, config, resume=resume, overwrite=overwrite)
+
+
+def _exit_130_when_interrupted(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run ``function``; a run stopped by SIGINT/SIGTERM (its checkpoint saved) prints how to
+    resume and exits with status 130, as an interrupted command does."""
+    import sys
+
+    from kspacekit.training.engine import TrainingInterrupted
+
+    try:
+        function(*args, **kwargs)
+    except TrainingInterrupted as err:
+        print(f"kspacekit: interrupted: {err}", file=sys.stderr)
+        sys.exit(130)
 
 
 def sweep(
-    ctx: typer.Context, config_file: Path | None, losses: str, optimizers: str, resume: bool, overwrite: bool,
-    **values: Any,
+    ctx: typer.Context, config_file: Path | None, losses: str, optimizers: str, gan_losses: str,
+    adversarial_weights: str, resume: bool, overwrite: bool, **values: Any,
 ) -> None:
-    """Train every loss x optimizer combination; write sweep.csv (validation SSIM per epoch per
-    configuration) and sweep_ssim.png."""
+    """Train every combination of losses x optimizers (x GAN objectives x adversarial weights);
+    write sweep.csv (per configuration, fold and epoch, best epochs, mean ± std over folds),
+    sweep.png (validation SSIM, PSNR and training loss per epoch) and sweep.html (the ranking).
+    The defaults are the original study's grid."""
     from kspacekit.runtime import configure_process
 
     configure_process()  # before torch is imported
 
-    from kspacekit.training.sweep import run_sweep
+    from kspacekit.cli import command_line
+    from kspacekit.errors import KspaceKitError
+    from kspacekit.training.sweep import SweepGrid, run_sweep
 
-    run_sweep(
-        _config(_settings(ctx, config_file, values), "sweep"),
-        [name.strip() for name in losses.split(",") if name.strip()],
-        [name.strip() for name in optimizers.split(",") if name.strip()],
-        resume=resume,
-        overwrite=overwrite,
+    def names(text: str) -> list[str]:
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+    try:
+        weights = [float(weight) for weight in names(adversarial_weights)]
+    except ValueError:
+        raise KspaceKitError(f"--adversarial-weights must be comma-separated numbers, got {adversarial_weights!r}") from None
+    grid = SweepGrid(names(losses), names(optimizers), names(gan_losses), weights)
+    _exit_130_when_interrupted(
+        run_sweep, _config(_settings(ctx, config_file, values), "sweep"), grid, resume=resume, overwrite=overwrite,
+        command=command_line(),
     )
 
 
+def _list_option(name: str, default: str, help: str) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[str, typer.Option(help=help)])
+
+
 app.command(cls=_WithModelOptions)(_command(train, [
-    _flag("resume", "Continue the run in OUTPUT from its last checkpoint (its settings are reused)."),
+    _flag("resume", "Continue the run in OUTPUT from its last checkpoint with its settings; only --epochs, "
+          "--keep, --device, --num-workers, --checkpoint-every, --tensorboard and --progress may change."),
     _flag("overwrite", "Train into a non-empty OUTPUT folder."),
 ]))
 app.command(cls=_WithModelOptions)(_command(sweep, [
-    inspect.Parameter("losses", inspect.Parameter.KEYWORD_ONLY, default="l1,mse,ssim,l1+ssim,kl",
-                      annotation=Annotated[str, typer.Option(help="Comma-separated losses to compare.")]),
-    inspect.Parameter("optimizers", inspect.Parameter.KEYWORD_ONLY, default="adam,adamw,adagrad,rmsprop",
-                      annotation=Annotated[str, typer.Option(help="Comma-separated optimizers to compare.")]),
-    _flag("resume", "Skip finished configurations, resume unfinished ones."),
+    _list_option("losses", "l1,mse,bce,ssim,kl", "Comma-separated losses to compare."),
+    _list_option("optimizers", "adam,adagrad,adamw", "Comma-separated optimizers to compare."),
+    _list_option("gan_losses", "bce", "GAN: comma-separated adversarial objectives to compare (bce, lsgan)."),
+    _list_option("adversarial_weights", "0.01", "GAN: comma-separated adversarial weights to compare."),
+    _flag("resume", "Skip finished configurations, resume unfinished ones (same settings)."),
     _flag("overwrite", "Write into a non-empty OUTPUT folder."),
-], exclude=("loss", "optimizer"), help={
-    "output": "Folder for one run per configuration, the table and the plot.",
+], exclude=("loss", "optimizer", "gan_loss", "adversarial_weight"), help={
+    "output": "Folder for one run per configuration, the table, the figure and the page.",
     "val": "Folder of validation files (else use --folds).",
 }))

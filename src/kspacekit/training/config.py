@@ -10,7 +10,7 @@ Importing this module does not import torch (the CLI builds every command's opti
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,26 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "adamw", "adagrad", "rmsprop")
 SCHEDULES = ("none", "step", "cosine")
+KEEP = ("best", "last", "all")
+DEFAULT_WEIGHT_DECAY = {"adamw": 1e-2}
+"""Weight decay when none is given: AdamW's decoupled decay at PyTorch's default (the value
+Loshchilov and Hutter's AdamW is usually run with); 0 (none) for the others, whose decay is an L2
+term in the gradient. Without it AdamW is Adam, and comparing them would compare nothing."""
+RESUME_CHANGEABLE = ("output", "epochs", "keep", "device", "num_workers", "checkpoint_every", "tensorboard", "progress")
+"""Settings a resumed run may change: how long it runs, where and how it computes and reports, and
+which checkpoints it keeps; any other would make the resumed run a different experiment."""
 
 
 def _setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, flag: str | None = None) -> Any:
     """A :class:`TrainConfig` field with its command-line help (and flag, where not ``--field-name``)."""
     metadata = {"help": help} if flag is None else {"help": help, "flag": flag}
     return field(default=default, default_factory=factory, metadata=metadata)
+
+
+def option_flag(name: str) -> str:
+    """The command-line flag of the :class:`TrainConfig` field ``name``, e.g. ``--lr``, ``--acceleration``."""
+    setting = next(f for f in fields(TrainConfig) if f.name == name)
+    return setting.metadata.get("flag", f"--{name.replace('_', '-')}")
 
 
 def model_options_summary() -> str:
@@ -56,11 +70,14 @@ class TrainConfig:
         help="Model size option KEY=VALUE, repeatable (e.g. num_cascades=4, chans=16; each model's are listed below).",
     )
     loss: str = _setting(
-        "l1", "Training loss: l1, mse, ssim, l1+ssim or kl (KL divergence of images normalised to distributions)."
+        "l1", "Training loss: l1, mse, bce (binary cross-entropy of images scaled to [0, 1] by the target's maximum), "
+        "ssim, l1+ssim or kl (KL divergence of images normalised to distributions)."
     )
     optimizer: str = _setting("adam", f"Optimizer: {', '.join(OPTIMIZERS)}.")
     lr: float = _setting(1e-3, "Learning rate.")
-    weight_decay: float = _setting(0.0, "Weight decay of the optimizer.")
+    weight_decay: float | None = _setting(
+        None, "Weight decay of the optimizers (decoupled for adamw). [default: 0.01 for adamw, 0 for the others]"
+    )
     schedule: str = _setting("none", f"LR schedule per epoch: {', '.join(SCHEDULES)}.")
     lr_step: int = _setting(10, "Step schedule: epochs between LR drops.")
     lr_gamma: float = _setting(0.1, "Step schedule: LR factor at each drop.")
@@ -88,6 +105,14 @@ class TrainConfig:
     checkpoint_every: int = _setting(0, "Also checkpoint every N steps (0: end of each epoch only).")
     tensorboard: bool = _setting(True, "Write TensorBoard logs to OUTPUT/tensorboard.")
     progress: bool = _setting(True, "Show progress bars.")
+    keep: str = _setting(
+        "all", "Checkpoints left when the run ends: best (best.pt, weights only; with --folds only the best fold's), "
+        "last (last.pt: weights, optimizer and discriminator states, for --resume) or all (both, every fold)."
+    )
+
+    def optimizer_weight_decay(self) -> float:
+        """``weight_decay``, or the optimizer's default (:data:`DEFAULT_WEIGHT_DECAY`) if unset."""
+        return DEFAULT_WEIGHT_DECAY.get(self.optimizer, 0.0) if self.weight_decay is None else self.weight_decay
 
     def validate(self) -> TrainConfig:
         """Raise :class:`KspaceKitError` for any option that cannot work; return self."""
@@ -101,6 +126,7 @@ class TrainConfig:
             "optimizer": (self.optimizer, OPTIMIZERS),
             "schedule": (self.schedule, SCHEDULES),
             "gan-loss": (self.gan_loss, GAN_LOSSES),
+            "keep": (self.keep, KEEP),
         }
         for option, (value, allowed) in choices.items():
             if value not in allowed:
@@ -108,7 +134,8 @@ class TrainConfig:
         try:
             model_config(self.model, self.model_options)
         except ValueError as err:
-            raise KspaceKitError(str(err)) from None
+            known = ", ".join(f"{key} (default {value})" for key, value in model_config(self.model).items())
+            raise KspaceKitError(f"{err}; --model-option takes {known}") from None
         positive = {"lr": self.lr, "batch-size": self.batch_size, "epochs": self.epochs, "lr-step": self.lr_step}
         for option, value in positive.items():
             if not value > 0:
@@ -119,8 +146,8 @@ class TrainConfig:
             raise KspaceKitError("give either --val or --folds, not both")
         if self.fold is not None and not 0 <= self.fold < self.folds:
             raise KspaceKitError(f"--fold must be one of 0..K-1 with --folds K >= 2, got --fold {self.fold} --folds {self.folds}")
-        if self.checkpoint_every < 0 or self.num_workers < 0:
-            raise KspaceKitError("--checkpoint-every and --num-workers must not be negative")
+        if self.checkpoint_every < 0 or self.num_workers < 0 or (self.weight_decay or 0) < 0:
+            raise KspaceKitError("--checkpoint-every, --num-workers and --weight-decay must not be negative")
         self.mask_spec()
         return self
 
@@ -134,6 +161,20 @@ class TrainConfig:
                 f"{len(self.accelerations)}"
             )
         return MaskSpec(self.mask, tuple(self.center_fractions), tuple(self.accelerations))
+
+    def resumed_with(self, given: dict[str, Any]) -> TrainConfig:
+        """These (stored) settings with the ``given`` ones applied, for ``--resume``; a given
+        setting that differs and is not in :data:`RESUME_CHANGEABLE` is refused (one line)."""
+        stored = self.to_dict()
+        changed = {name: value for name, value in given.items() if name in stored and value != stored[name]}
+        refused = [name for name in stored if name in changed and name not in RESUME_CHANGEABLE]
+        if refused:
+            differences = ", ".join(f"{option_flag(name)} {given[name]!r} (the run's: {stored[name]!r})" for name in refused)
+            raise KspaceKitError(
+                f"--resume continues a run with its own settings, and these would change it: {differences}; "
+                "drop them, or start a new run with another --output"
+            )
+        return replace(self, **changed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,4 +1,5 @@
-"""Training logs: CSV tables (per step and per epoch) and TensorBoard scalars, written by rank 0.
+"""Training logs: CSV tables (per step and per epoch), TensorBoard scalars and validation images,
+written by rank 0.
 
 When a run resumes from a checkpoint, rows logged after that checkpoint (by the interrupted
 process) are dropped first, so the tables read as if the run had never stopped.
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class CsvLog:
@@ -39,7 +43,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 class RunLogger:
-    """Per-step losses to ``steps.csv``, per-epoch metrics to ``metrics.csv``, both to TensorBoard."""
+    """Per-step losses to ``steps.csv``, per-epoch metrics to ``metrics.csv``, both to TensorBoard,
+    with one validation slice per epoch (target | zero-filled input | output, side by side)."""
 
     STEP_FIELDS = ["step", "epoch", "loss", "disc_loss", "lr"]
     EPOCH_FIELDS = ["epoch", "step", "lr", "train_loss", "val_loss", "val_nmse", "val_psnr", "val_ssim", "seconds"]
@@ -61,13 +66,17 @@ class RunLogger:
                 self.writer.add_scalar("train/disc_loss", disc_loss, step)
             self.writer.add_scalar("train/lr", lr, step)
 
-    def log_epoch(self, row: dict[str, Any]) -> None:
+    def log_epoch(self, row: dict[str, Any], images: Tensor | None = None) -> None:
+        """The epoch's metrics row; ``images`` (3, h, w): target, input and output of one slice."""
         self.epochs.write(**{field: row.get(field, "") for field in self.EPOCH_FIELDS})
         if self.writer is not None:
             for key, value in row.items():
                 if key.startswith("val_") and value != "":
                     self.writer.add_scalar(f"val/{key[4:]}", value, row["step"])
             self.writer.add_scalar("epoch/train_loss", row["train_loss"], row["step"])
+            if images is not None:
+                side_by_side = (images / images[0].max().clamp_min(1e-20)).clamp(0, 1).permute(1, 0, 2).flatten(1)
+                self.writer.add_image("val/target_input_output", side_by_side[None], row["step"])
             self.writer.flush()
 
     def close(self) -> None:

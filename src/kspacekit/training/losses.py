@@ -1,9 +1,12 @@
-"""Training losses on magnitude images (B, h, w): L1, MSE, SSIM, L1+SSIM and KL divergence.
+"""Training losses on magnitude images (B, h, w): L1, MSE, BCE, SSIM, L1+SSIM and KL divergence.
 
 ``ssim`` is fastMRI's training SSIM loss (``fastmri.losses.SSIMLoss``: 7x7 uniform window,
 unbiased covariances, ``1 - mean SSIM``) with the data range of each target image. ``kl`` treats
 each image as a probability distribution over its pixels (non-negative, summing to one) and
-returns KL(target || prediction), which weighs where intensity is, not how much.
+returns KL(target || prediction), which weighs where intensity is, not how much. ``bce`` is binary
+cross-entropy with the images normalised to [0, 1] by each target's maximum, every pixel read as
+the probability of "bright" (as the course project compared it with the other pixel losses); it is
+not the GAN's adversarial objective, which ``--gan-loss`` chooses.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LOSS_NAMES = ("l1", "mse", "ssim", "l1+ssim", "kl")
+LOSS_NAMES = ("l1", "mse", "bce", "ssim", "l1+ssim", "kl")
 KL_EPS = 1e-8
+BCE_EPS = 1e-6
 
 
 def ssim_loss(pred: Tensor, target: Tensor, data_range: Tensor | None = None, win_size: int = 7) -> Tensor:
@@ -45,12 +49,24 @@ def kl_loss(pred: Tensor, target: Tensor) -> Tensor:
     return (p * (p.log() - q.log())).sum(1).mean()
 
 
+def bce_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Pixel-wise binary cross-entropy of (B, h, w) images divided by each target's maximum.
+
+    Normalised predictions are clamped to [BCE_EPS, 1 - BCE_EPS] (a probability); pixels clamped
+    there get no gradient from this loss, so it suits outputs that stay within the target's range.
+    """
+    peak = target.flatten(1).amax(1).clamp_min(KL_EPS)[:, None, None]
+    return F.binary_cross_entropy((pred / peak).clamp(BCE_EPS, 1 - BCE_EPS), (target / peak).clamp(0, 1))
+
+
 def reconstruction_loss(name: str, pred: Tensor, target: Tensor) -> Tensor:
     """The loss ``name`` (one of :data:`LOSS_NAMES`) between predicted and target images."""
     if name == "l1":
         return F.l1_loss(pred, target)
     if name == "mse":
         return F.mse_loss(pred, target)
+    if name == "bce":
+        return bce_loss(pred, target)
     if name == "ssim":
         return ssim_loss(pred, target)
     if name == "l1+ssim":
