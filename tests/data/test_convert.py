@@ -77,6 +77,7 @@ def test_line_undersampled_keeps_kspace_and_stores_mask(tmp_path: Path) -> None:
 
 def test_2d_undersampled_stores_mask_2d(tmp_path: Path) -> None:
     pattern = np.random.default_rng(1).random((20, 32)) < 0.3
+    pattern[7:13, 13:19] = True  # the fully sampled centre region coil maps calibrate from
     kspace = random_complex((1, 2, 20, 32)) * pattern
     np.save(tmp_path / "k.npy", kspace)
     convert_to_fastmri(tmp_path / "k.npy", tmp_path / "vol.h5")

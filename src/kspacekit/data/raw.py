@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kspacekit.data.layout import MASK_2D_KEY, target_key
+from kspacekit.data.layout import target_key
 from kspacekit.errors import (
     HDF5_READ_ERRORS,
     KspaceKitError,
@@ -453,11 +453,10 @@ def convert_to_fastmri(
     without a target: line-wise sampling as fastMRI's 1-D ``mask`` (W,), any other pattern as
     ``mask_2d`` (H, W); attrs ``acceleration`` and ``num_low_frequency`` describe it.
     """
-    import h5py
     import torch
 
     from kspacekit.data.write import write_volume
-    from kspacekit.outputs import atomic_path, check_writable
+    from kspacekit.outputs import check_writable
     from kspacekit.physics.fft import ifft2c, rss
 
     source, output = Path(source), Path(output)
@@ -485,17 +484,37 @@ def convert_to_fastmri(
         attrs["acceleration"] = sampling.acceleration
         if sampling.line_wise:
             attrs["num_low_frequency"] = sampling.num_low_frequencies  # fastMRI test files spell it so
-    with atomic_path(output, overwrite) as tmp:
-        write_volume(
-            tmp,
-            stored,
-            target=target,
-            target_key=target_key(multicoil=not single_coil),
-            mask=sampling.columns if sampling.line_wise and target is None else None,
-            attrs=attrs,
-            overwrite=True,
-        )
-        if not sampling.line_wise:
-            with h5py.File(tmp, "a") as f:
-                f.create_dataset(MASK_2D_KEY, data=sampling.pattern.astype(np.float32))
+        check_calibration_region(sampling, source)
+    mask = None if target is not None else sampling.columns if sampling.line_wise else sampling.pattern
+    write_volume(
+        output,
+        stored,
+        target=target,
+        target_key=target_key(multicoil=not single_coil),
+        mask=mask,
+        attrs=attrs,
+        overwrite=overwrite,
+    )
     return output, sampling
+
+
+def check_calibration_region(sampling: DetectedSampling, path: Path) -> None:
+    """Undersampled data must have a fully sampled centre region that coil maps and kernels can
+    calibrate from (at least ``MIN_CALIBRATION_LINES`` along each axis)."""
+    import torch
+
+    from kspacekit.physics.coils import MIN_CALIBRATION_LINES, calibration_region
+
+    plane = np.broadcast_to(sampling.columns, sampling.pattern.shape).copy() if sampling.line_wise else sampling.pattern
+    try:
+        rows, columns = calibration_region(torch.from_numpy(plane)[None, None], plane.shape)
+    except KspaceKitError:
+        size = (0, 0)
+    else:
+        size = (rows.stop - rows.start, columns.stop - columns.start)
+    if min(size) < MIN_CALIBRATION_LINES:
+        raise KspaceKitError(
+            f"no fully sampled centre region to calibrate from (largest {size[0]}x{size[1]}; coil maps need "
+            f"at least {MIN_CALIBRATION_LINES}x{MIN_CALIBRATION_LINES})",
+            path,
+        )

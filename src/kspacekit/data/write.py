@@ -2,7 +2,7 @@
 
 A volume file holds ``kspace`` (complex64, ``(slices, coils, H, W)`` multi-coil or
 ``(slices, H, W)`` single-coil), optionally a target image volume (``reconstruction_rss`` or
-``reconstruction_esc``), a 1-D ``mask`` (test files), the ``ismrmrd_header`` XML and file
+``reconstruction_esc``), a 1-D ``mask`` (test files) or a 2-D ``mask_2d`` (H, W), the ``ismrmrd_header`` XML and file
 attributes (``acquisition``, ``patient_id``, ``max``, ``norm``, ``acceleration``, ...).
 A submission file holds ``reconstruction`` (float32, ``(slices, H, W)``), what fastMRI's
 ``evaluate`` compares with the target. Every write is atomic and never silently overwrites.
@@ -22,6 +22,7 @@ from kspacekit.data.layout import (
     CHALLENGE_TARGET_KEYS,
     HEADER_KEY,
     KSPACE_KEY,
+    MASK_2D_KEY,
     MASK_KEY,
     PREDICTION_KEY,
 )
@@ -45,8 +46,10 @@ def _check_volume(
         raise KspaceKitError(
             f"target must be (slices, h, w) with {kspace.shape[0]} slices, got {target.shape}", path
         )
-    if mask is not None and mask.shape != (kspace.shape[-1],):
-        raise KspaceKitError(f"mask must be 1-D with {kspace.shape[-1]} columns, got {mask.shape}", path)
+    if mask is not None and mask.shape not in ((kspace.shape[-1],), kspace.shape[-2:]):
+        raise KspaceKitError(
+            f"mask must be 1-D with {kspace.shape[-1]} columns or 2-D {kspace.shape[-2:]}, got {mask.shape}", path
+        )
 
 
 def write_volume(
@@ -60,7 +63,8 @@ def write_volume(
     header: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write one volume in the fastMRI layout and return its path.
+    """Write one volume in the fastMRI layout and return its path; ``mask`` is a line mask (W,)
+    (stored as ``mask``) or a 2-D pattern (H, W) (stored as ``mask_2d``).
 
     Without ``header``, one is generated: encoded size ``(H, W, 1)``, recon size = the target's
     ``(h, w, 1)`` (else ``(H, W, 1)``), all columns acquired. With a target and no ``max`` /
@@ -88,7 +92,7 @@ def write_volume(
         if target is not None:
             f.create_dataset(target_key, data=target)
         if mask is not None:
-            f.create_dataset(MASK_KEY, data=mask)
+            f.create_dataset(MASK_KEY if mask.ndim == 1 else MASK_2D_KEY, data=mask)
         f.create_dataset(HEADER_KEY, data=header.encode("utf-8"))
         f.attrs.update(all_attrs)
     return path

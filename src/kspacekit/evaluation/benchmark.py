@@ -39,7 +39,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from kspacekit.data import (
     VolumeInfo,
     inspect_volume,
     iter_volume_batches,
+    read_slice,
     write_submission,
 )
 from kspacekit.data.fastmri import TARGET_KEYS, h5_dataset, is_real_number
@@ -66,7 +67,7 @@ from kspacekit.methods import (
 )
 from kspacekit.physics.coils import calibration_region, estimate_maps
 from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
-from kspacekit.physics.masks import file_seed
+from kspacekit.physics.masks import effective_acceleration, file_seed
 from kspacekit.physics.operators import apply_mask, sense_expand
 from kspacekit.pipeline.reconstruct import Undersampling
 
@@ -320,26 +321,35 @@ def _target_location(info: VolumeInfo, targets_dir: Path | None) -> tuple[Path, 
     return path, key
 
 
+def own_acceleration(info: VolumeInfo) -> float:
+    """The acceleration of a file's own sampling of ``kspace``: its ``acceleration`` attribute, else
+    points per sample of its stored mask or of the middle slice's measured samples."""
+    if "acceleration" in info.attrs:
+        return float(info.attrs["acceleration"])
+    mask = read_slice(info, info.num_slices // 2).kspace_mask
+    return effective_acceleration(mask, info.kspace_shape)
+
+
 def _samplings(info: VolumeInfo, config: BenchmarkConfig) -> list[Sampling]:
-    """The undersamplings of one volume that the configuration asks for."""
-    if info.kind in ("train", "raw"):
-        result = []
-        for acceleration in config.accelerations:
-            for draw in range(config.seeds):
-                seed = None if draw == 0 else (*file_seed(info.path.name), draw)
-                undersampling = config.undersampling(acceleration, seed)
-                mask, num_low = undersampling.mask_for(info)
-                mask = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape))
-                result.append(Sampling(
-                    float(acceleration), draw, "kspace", config.mask, undersampling.center_fraction, mask, num_low
-                ))
-        return result
-    if info.kind == "test":
-        own = info.attrs.get("acceleration")
-        keys = {float(own): "kspace"} if own is not None else {}
-    else:  # course files: kspace_4af, kspace_8af
+    """The undersamplings of one volume that the configuration asks for: retrospective masks of
+    fully sampled data at each acceleration; a file's own sampling at its own acceleration
+    (course files: those of their keys among the accelerations asked for)."""
+    if info.kind == "course":
         keys = {float(k.split("_")[1][:-2]): k for k in info.kspace_keys if k != "kspace"}
-    return [Sampling(acc, 0, key, "file", None, None, None) for acc, key in sorted(keys.items()) if acc in config.accelerations]
+        return [Sampling(a, 0, key, "file", None, None, None) for a, key in sorted(keys.items()) if a in config.accelerations]
+    if info.own_sampling() is not None:
+        return [Sampling(round(own_acceleration(info), 2), 0, "kspace", "file", None, None, None)]
+    result = []
+    for acceleration in config.accelerations:
+        for draw in range(config.seeds):
+            seed = None if draw == 0 else (*file_seed(info.path.name), draw)
+            undersampling = config.undersampling(acceleration, seed)
+            mask, num_low = undersampling.mask_for(info)
+            mask = mask.reshape((1,) * (4 - mask.ndim) + tuple(mask.shape))
+            result.append(Sampling(
+                float(acceleration), draw, "kspace", config.mask, undersampling.center_fraction, mask, num_low
+            ))
+    return result
 
 
 def plan_benchmark(data: Path, config: BenchmarkConfig, targets_dir: Path | None = None) -> list[BenchmarkVolume]:
@@ -523,13 +533,14 @@ def run_benchmark(
 
 
 def _measured(batch_kspace: Tensor, batch_mask: Tensor | None, sampling: Sampling) -> tuple[Tensor, Tensor, int | None]:
-    """(masked k-space, mask (B|1, 1, 1|H, W), num_low_frequencies) of one batch under one sampling."""
+    """(masked k-space, mask (B|1, 1, 1|H, W), num_low_frequencies) of one batch under one sampling;
+    ``batch_mask`` is the file's own (:attr:`kspacekit.data.fastmri.VolumeBatch.kspace_mask`)."""
     if sampling.mask is not None:
         mask = sampling.mask.to(batch_kspace.device)
         return batch_kspace * mask, mask, sampling.num_low_frequencies
     if batch_mask is None:
         raise KspaceKitError(f"'{sampling.kspace_key}' has no mask")
-    mask = batch_mask[:, None, None, :].to(batch_kspace.device)
+    mask = batch_mask.to(batch_kspace.device)
     return batch_kspace * mask, mask, None
 
 
@@ -552,9 +563,13 @@ def _run_volume(
     for i, sampling in enumerate(volume.samplings):
         for batch in iter_volume_batches(info, config.batch_size, sampling.kspace_key):
             kspace = batch.kspace.to(device)
-            measured, mask, num_low = _measured(kspace, batch.mask, sampling)
+            measured, mask, num_low = _measured(kspace, batch.kspace_mask, sampling)
             num_low = num_low if num_low is not None else batch.num_low_frequencies
-            meta = ReconMeta(target_size, num_low, sampling.acceleration)
+            meta = replace(
+                ReconMeta.from_mask(mask, tuple(kspace.shape), target_size),
+                num_low_frequencies=num_low,
+                acceleration=sampling.acceleration,
+            )
             try:
                 maps = consistency_model(measured, mask)
             except KspaceKitError as err:

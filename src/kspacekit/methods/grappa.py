@@ -1,4 +1,4 @@
-"""GRAPPA-type k-space interpolation that works for any sampling pattern (SPIRiT formulation).
+"""GRAPPA-type k-space interpolation for line masks (SPIRiT formulation).
 
 Calibration (as GRAPPA): on the fully sampled centre lines, a kernel is fitted by Tikhonov-
 regularised least squares that predicts every coil's k-space value from all coils' values in
@@ -10,7 +10,10 @@ self-consistently (SPIRiT, Lustig & Pauly, MRM 2010): the missing samples u solv
     min_u || (G - I) (y + u) ||^2 + lam ||u||^2,   u zero on the acquired samples,
 
 by conjugate gradients, so every missing sample is interpolated from whatever neighbours were
-acquired, for regular, random or 2-D masks alike. G acts per pixel in the image domain
+acquired, for regular and random line masks alike. 2-D patterns (single k-space points, e.g.
+Poisson-disc over ky-kz) are refused: GRAPPA is a parallel-imaging method for skipped
+phase-encode lines, and for variable-density point patterns the sparsity-regularised ``tv`` and
+``wavelet`` are the methods to use. G acts per pixel in the image domain
 (a C x C matrix, :func:`kspacekit.physics.coils.kernel_to_image`), so an iteration costs two FFTs and
 one per-pixel product with the stored (G - I)^H (G - I), which is built and applied a band of
 rows at a time (G itself and the products' temporaries never exist whole). The output is the
@@ -85,6 +88,11 @@ class Grappa(ReconstructionMethod):
         self.calibration_lam = calibration_lam
 
     def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
+        if not bool((mask.amin(-2) == mask.amax(-2)).all()):
+            raise KspaceKitError(
+                "grappa needs a line mask (whole phase-encode lines); this is a 2-D pattern of single "
+                "k-space points: use sense, tv or wavelet"
+            )
         rows, cols = calibration_region(mask, kspace.shape[-2:])
         lines = min(rows.stop - rows.start, cols.stop - cols.start)
         size = min(self.kernel_size, _odd_below(lines - 2))

@@ -209,7 +209,9 @@ def reconstruct_folder(
     infos = []
     for path in files:
         try:
-            infos.append(inspect_volume(path))
+            info = inspect_volume(path)
+            check_undersampling(info, volume_options.get("kspace_key"), volume_options.get("undersampling"))
+            infos.append(info)
         except KspaceKitError as err:
             if single:
                 raise

@@ -1,8 +1,10 @@
 """Training batches: retrospective undersampling with a seeded mask per slice, and normalisation.
 
-Every slice gets its own mask, drawn from a seed made of the run's seed, the file name and the
-slice number (and the epoch for training data, so each epoch sees new masks; validation masks
-never change). Columns outside the header's acquired range stay unsampled. Each slice is then
+Every fully sampled slice gets its own mask, drawn from a seed made of the run's seed, the file
+name and the slice number (and the epoch for training data, so each epoch sees new masks;
+validation masks never change). Columns outside the header's acquired range stay unsampled. A
+slice that carries its own sampling (a file with a target and a stored ``mask`` or
+``mask_2d``) keeps exactly it: nothing is drawn over undersampled data. Each slice is then
 divided by the maximum of its zero-filled image so that losses see images of order one whatever
 the scanner's scale; all models are scale-equivariant, so this changes nothing at inference.
 """
@@ -65,7 +67,11 @@ class MaskAndCollate:
             return (self.seed, self.epoch, file_key, sample.slice_num)
         return (self.seed, file_key, sample.slice_num)
 
-    def undersample(self, sample: SliceSample) -> tuple[Tensor, Tensor, int]:
+    def undersample(self, sample: SliceSample) -> tuple[Tensor, Tensor, int | None]:
+        """(masked k-space, mask broadcastable to it, num_low_frequencies): the file's own
+        sampling when it has one, else a drawn mask."""
+        if sample.kspace_mask is not None:
+            return sample.kspace * sample.kspace_mask, sample.kspace_mask, sample.num_low_frequencies
         mask, num_low = self.spec(sample.kspace.shape, self.mask_seed(sample))
         left, right = sample.padding
         mask[..., :left] = 0
@@ -95,7 +101,11 @@ class MaskAndCollate:
                 )
         undersampled = [self.undersample(sample) for sample in samples]
         kspace = torch.stack([k for k, _, _ in undersampled])
-        mask = torch.stack([m for _, m, _ in undersampled])
+        masks = [m for _, m, _ in undersampled]
+        if len({m.shape for m in masks}) > 1:  # line masks beside 2-D patterns
+            masks = [m.broadcast_to((1, *kspace.shape[-2:])) for m in masks]
+        mask = torch.stack(masks)
+        centre_runs = [n for _, _, n in undersampled if n is not None]
         target = torch.stack([sample.target for sample in samples])
         scale = zero_filled_image(kspace, mask, first.target_size).flatten(1).amax(1).clamp_min(1e-20)
         return Batch(
@@ -104,7 +114,7 @@ class MaskAndCollate:
             target=target / scale[:, None, None],
             scale=scale,
             target_size=first.target_size,
-            num_low_frequencies=min(n for _, _, n in undersampled),
+            num_low_frequencies=min(centre_runs) if len(centre_runs) == len(undersampled) else None,
             fnames=[sample.fname for sample in samples],
             slice_nums=[sample.slice_num for sample in samples],
         )

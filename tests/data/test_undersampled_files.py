@@ -1,0 +1,198 @@
+"""A scan acquired undersampled, end to end: the file's own sampling (1-D ``mask``, 2-D ``mask_2d``,
+or the zeros of a raw file) is what every reader and command uses; nothing draws a new mask
+over it, and asking to is a one-line error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from conftest import run_main, synthetic_kspace
+
+from kspacekit.data import inspect_volume, iter_volume_batches, read_slice, write_volume
+from kspacekit.errors import KspaceKitError
+from kspacekit.evaluation.benchmark import BenchmarkConfig, plan_benchmark
+from kspacekit.evaluation.metrics import psnr
+from kspacekit.methods import ReconMeta, ReconstructionMethod, create_method, register
+from kspacekit.physics.fft import ifft2c, rss
+from kspacekit.physics.masks import MaskSpec, make_mask
+from kspacekit.pipeline.reconstruct import Undersampling, reconstruct_folder
+from kspacekit.training.batches import MaskAndCollate
+
+SLICES, COILS, HEIGHT, WIDTH = 2, 4, 64, 48
+CENTRE = 12  # rows and columns of the fully sampled centre box of the test pattern
+
+
+def poisson_pattern(seed: int = 3, acceleration: float = 4) -> np.ndarray:
+    """A 2-D variable-density Poisson-disc (H, W) 0/1 pattern (float32) with a fully sampled centre box."""
+    mask, _ = make_mask("poisson", (HEIGHT, WIDTH), acceleration, CENTRE / WIDTH, seed=seed)
+    return mask.reshape(HEIGHT, WIDTH).numpy()
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Fully sampled k-space, a 2-D pattern, and a raw .npy file of the zero-filled samples."""
+    folder = tmp_path_factory.mktemp("scan")
+    full = synthetic_kspace(SLICES, COILS, HEIGHT, WIDTH, seed=5)
+    pattern = poisson_pattern()
+    np.save(folder / "scan.npy", full * pattern)
+    return full, pattern, folder / "scan.npy"
+
+
+@pytest.fixture(scope="module")
+def converted(scan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from kspacekit.data.raw import convert_to_fastmri
+
+    out = tmp_path_factory.mktemp("converted") / "scan.h5"
+    convert_to_fastmri(scan[2], out)
+    return out
+
+
+class Recorder(ReconstructionMethod):
+    """Zero-filled, remembering every (k-space, mask, meta) it was given."""
+
+    calls: list[tuple[torch.Tensor, torch.Tensor, ReconMeta]] = []
+
+    def reconstruct(self, kspace: torch.Tensor, mask: torch.Tensor, meta: ReconMeta) -> torch.Tensor:
+        Recorder.calls.append((kspace.clone(), mask.clone(), meta))
+        return create_method("zero-filled")(kspace, mask, meta)
+
+
+register("test-recorder")(Recorder)
+
+
+def test_converted_2d_file_is_reconstructed_from_exactly_its_samples(scan, tmp_path, monkeypatch, capsys):
+    full, pattern, raw = scan
+    code, out, err = run_main(["convert", raw, tmp_path / "scan.h5"], monkeypatch, capsys)
+    assert code == 0 and "mask_2d written" in out, err
+    Recorder.calls.clear()
+    code, _, err = run_main(["reconstruct", "-i", tmp_path / "scan.h5", "-o", tmp_path / "out",
+                             "--method", "test-recorder", "--device", "cpu"], monkeypatch, capsys)
+    assert code == 0, err
+    kspace = torch.cat([k for k, _, _ in Recorder.calls])
+    masks = [torch.broadcast_to(m, k.shape) for k, m, _ in Recorder.calls]
+    sampled = torch.from_numpy(pattern).bool()
+    for mask in masks:  # the file's pattern, in every slice and coil: no other mask was drawn
+        assert torch.equal(mask != 0, sampled.expand_as(mask))
+    # data consistency on the measured points, nothing else: the method got the measured values there, zeros elsewhere
+    np.testing.assert_array_equal(kspace.numpy(), full * pattern)
+    meta = Recorder.calls[0][2]
+    assert meta.calibration_size is not None and min(meta.calibration_size) >= CENTRE
+    assert meta.acceleration == pytest.approx(pattern.size / pattern.sum())
+    assert meta.line_mask is False
+    with h5py.File(tmp_path / "out" / "scan.h5") as f:
+        assert f.attrs["mask"] == "file" and f.attrs["sampling"] == "mask_2d"
+        written = f["reconstruction"][()]
+    expected = rss(ifft2c(torch.from_numpy(full * pattern)), dim=1).numpy()
+    np.testing.assert_allclose(written, expected, rtol=1e-5, atol=1e-6 * expected.max())
+
+
+@pytest.mark.parametrize("option", [["--mask", "poisson"], ["--acceleration", "8"], ["--center-fraction", "0.1"], ["--seed", "1"]])
+def test_undersampling_an_undersampled_file_again_is_an_error(converted, tmp_path, monkeypatch, capsys, option):
+    code, _, err = run_main(["reconstruct", "-i", converted, "-o", tmp_path / "out", *option], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert str(converted) in err and "already undersampled" in err and "mask_2d" in err
+    assert not (tmp_path / "out" / "scan.h5").exists()
+
+
+@pytest.mark.parametrize("name", ["zero-filled", "sense", "tv", "wavelet", "unet", "varnet"])
+def test_every_2d_capable_method_reconstructs_the_file(scan, converted, tmp_path, name):
+    full, pattern, _ = scan
+    result = reconstruct_folder(converted, tmp_path, create_method(name), show_progress=False)
+    assert len(result.written) == 1
+    with h5py.File(tmp_path / "scan.h5") as f:
+        image = torch.from_numpy(f["reconstruction"][()])
+    truth = rss(ifft2c(torch.from_numpy(full)), dim=1)
+    zero_filled = rss(ifft2c(torch.from_numpy(full * pattern)), dim=1)
+    assert image.shape == truth.shape and torch.isfinite(image).all()
+    quality = psnr(truth.numpy(), image.numpy(), float(truth.max()))
+    if name in ("sense", "tv", "wavelet"):
+        assert quality > psnr(truth.numpy(), zero_filled.numpy(), float(truth.max())) + 1.0
+
+
+def test_grappa_refuses_a_2d_pattern_in_one_line(converted, tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(["reconstruct", "-i", converted, "-o", tmp_path / "out", "--method", "grappa"],
+                            monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(converted) in err and "needs a line mask" in err
+    assert not (tmp_path / "out" / "scan.h5").exists()
+
+
+def test_readers_return_the_stored_pattern(scan, converted, tmp_path):
+    full, pattern, _ = scan
+    info = inspect_volume(converted)
+    assert info.own_sampling() == "mask_2d" and info.kind == "test"
+    by_path = read_slice(converted, 1)
+    np.testing.assert_array_equal(by_path.mask.numpy(), pattern)
+    assert by_path.kspace_mask.shape == (1, HEIGHT, WIDTH)
+    np.testing.assert_array_equal(read_slice(info, 1).kspace.numpy(), by_path.kspace.numpy())
+    (batch,) = iter_volume_batches(converted, batch_size=SLICES)
+    assert batch.kspace_mask.shape == (SLICES, 1, HEIGHT, WIDTH) and batch.num_low_frequencies is None
+    write_volume(tmp_path / "scan.h5", full, target=rss(ifft2c(torch.from_numpy(full)), dim=1).numpy())
+    [volume] = plan_benchmark(converted, BenchmarkConfig(("zero-filled",), (4.0,)), targets_dir=tmp_path)
+    [sampling] = volume.samplings
+    assert sampling.mask_kind == "file" and sampling.mask is None
+    assert sampling.acceleration == pytest.approx(pattern.size / pattern.sum(), abs=0.01)
+
+
+def test_raw_file_with_zeros_is_its_own_sampling(tmp_path):
+    full = synthetic_kspace(SLICES, COILS, HEIGHT, WIDTH, seed=6)
+    pattern = poisson_pattern(seed=7)
+    with h5py.File(tmp_path / "points.h5", "w") as f:
+        f["kspace"] = full * pattern
+    columns = np.zeros(WIDTH, np.float32)
+    columns[::3] = 1
+    columns[20:28] = 1
+    with h5py.File(tmp_path / "lines.h5", "w") as f:
+        f["kspace"] = full * columns
+    with h5py.File(tmp_path / "full.h5", "w") as f:
+        f["kspace"] = full
+
+    points = inspect_volume(tmp_path / "points.h5")
+    assert points.zero_filled and points.own_sampling() == "zeros"
+    np.testing.assert_array_equal(read_slice(points, 0).mask.numpy(), pattern)
+    lines = read_slice(tmp_path / "lines.h5", 1)
+    np.testing.assert_array_equal(lines.mask.numpy(), columns)  # line-wise zeros give a line mask
+    assert lines.num_low_frequencies == 8
+    assert inspect_volume(tmp_path / "full.h5").own_sampling() is None
+    with pytest.raises(KspaceKitError, match="already undersampled"):
+        reconstruct_folder(tmp_path / "points.h5", tmp_path / "out", create_method("zero-filled"),
+                           undersampling=Undersampling(), show_progress=False)
+
+
+def test_training_batches_keep_a_file_mask(tmp_path):
+    full = synthetic_kspace(1, COILS, HEIGHT, WIDTH, seed=8)
+    pattern = poisson_pattern(seed=9)
+    target = rss(ifft2c(torch.from_numpy(full)), dim=1).numpy()
+    write_volume(tmp_path / "t.h5", full * pattern, target=target, mask=pattern)
+    sample = read_slice(tmp_path / "t.h5", 0)
+    batch = MaskAndCollate(MaskSpec("random", (0.08,), (4.0,)), seed=0, train=True).collate([sample])
+    np.testing.assert_array_equal(torch.broadcast_to(batch.mask, batch.kspace.shape)[0, 0].numpy(), pattern)
+
+
+def write_h5(path: Path, **datasets: np.ndarray) -> Path:
+    with h5py.File(path, "w") as f:
+        for key, value in datasets.items():
+            f[key] = value
+    return path
+
+
+def test_bad_undersampled_input_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    full = synthetic_kspace(1, COILS, HEIGHT, WIDTH, seed=10)
+    pattern = poisson_pattern()
+    no_centre = (np.random.default_rng(0).random((HEIGHT, WIDTH)) < 0.3).astype(np.float32)
+    no_centre[HEIGHT // 2, WIDTH // 2] = 0
+    np.save(tmp_path / "no_centre.npy", full * no_centre)
+    cases = {
+        write_h5(tmp_path / "shape.h5", kspace=full * pattern, mask_2d=pattern[:, :-1]): "'mask_2d' must be (H, W)",
+        write_h5(tmp_path / "empty_mask.h5", kspace=full * pattern, mask_2d=0 * pattern): "samples nothing",
+        write_h5(tmp_path / "zeros.h5", kspace=0 * full): "all zero",
+    }
+    for path, problem in cases.items():
+        code, _, err = run_main(["reconstruct", "-i", path, "-o", tmp_path / "out"], monkeypatch, capsys)
+        assert code == 2 and err.count("\n") == 1 and str(path) in err and problem in err, err
+    code, _, err = run_main(["convert", tmp_path / "no_centre.npy", tmp_path / "out" / "c.h5"], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "no_centre.npy" in err and "centre region" in err
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # no partial output
