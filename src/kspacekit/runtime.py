@@ -22,21 +22,25 @@ tens-of-MiB tensors are carved from one heap that fragments from slice to slice;
 threshold the peak stays at the one-slice figure however many slices follow (BENCHMARKS.md, Memory)."""
 
 
-def configure_process(threads: int | None = None) -> None:
+def configure_process(threads: int | None = None, *, bounded_heap: bool = False) -> None:
     """Set up this process for heavy numeric work; every command that computes calls it first.
 
     - Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless the user
       chose a policy): on cores shared with other processes torch's default spinning made
       reconstructions several times slower (BENCHMARKS.md). It takes effect only if torch has not
       been imported yet, so commands call this before importing torch.
-    - glibc's mmap threshold is pinned at :data:`MMAP_THRESHOLD_BYTES` (unless the user set
-      ``MALLOC_MMAP_THRESHOLD_``), so that memory does not grow from slice to slice.
+    - ``bounded_heap``: pin glibc's mmap threshold at :data:`MMAP_THRESHOLD_BYTES` (unless the
+      user set ``MALLOC_MMAP_THRESHOLD_``), so that memory does not grow from slice to slice over
+      many large volumes. It costs time (every large tensor is mapped and unmapped afresh), so
+      only ``reconstruct`` asks for it; ``benchmark`` and ``demo``, which report seconds per
+      slice, do not (BENCHMARKS.md, Memory).
     - ``threads``: torch's intra-op thread count; None leaves torch's choice untouched (with torch
       2.13, once ``set_num_threads(n > 1)`` has been called, complex ``linalg.solve`` fails in
       MKL's CLASWP and hangs, so the count is set only when asked). Only then is torch imported.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    _limit_heap_fragmentation()
+    if bounded_heap:
+        _limit_heap_fragmentation()
     if threads is not None:
         import torch
 

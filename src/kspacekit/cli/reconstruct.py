@@ -50,7 +50,7 @@ def reconstruct(
 
     from kspacekit.runtime import configure_process, resolve_device
 
-    configure_process()  # before torch is imported
+    configure_process(bounded_heap=True)  # before torch is imported
 
     from kspacekit.pipeline.reconstruct import (
         Undersampling,
