@@ -90,13 +90,14 @@ def _with_default_center_fractions(settings: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _config(settings: dict[str, Any], command: str) -> TrainConfig:
+def _config(settings: dict[str, Any], hint: str = "") -> TrainConfig:
+    """The new run's TrainConfig; ``hint`` ends the message when a required setting is missing."""
     from kspacekit.errors import KspaceKitError
 
     missing = [name for name in REQUIRED if settings.get(name) is None]
     if missing:
         flags = " and ".join(f"--{name}" for name in missing)
-        raise KspaceKitError(f"{flags} {'is' if len(missing) == 1 else 'are'} required ({command})")
+        raise KspaceKitError(f"{flags} {'is' if len(missing) == 1 else 'are'} required{hint}")
     settings = _with_default_center_fractions(settings)
     paths = {name: str(settings[name]) for name in ("train", "output", "val") if settings.get(name) is not None}
     return TrainConfig(**{**settings, **paths})
@@ -164,7 +165,7 @@ def train(ctx: typer.Context, config_file: Path | None, resume: bool, overwrite:
         paths = {name: str(settings[name]) for name in ("train", "output", "val") if settings.get(name) is not None}
         config = load_run_config(Path(settings["output"])).resumed_with({**settings, **paths})
     else:
-        config = _config(settings, "unless --resume")
+        config = _config(settings, " (unless --resume)")
     _exit_130_when_interrupted(run_training, config, resume=resume, overwrite=overwrite)
 
 
@@ -207,7 +208,7 @@ def sweep(
         raise KspaceKitError(f"--adversarial-weights must be comma-separated numbers, got {adversarial_weights!r}") from None
     grid = SweepGrid(names(losses), names(optimizers), names(gan_losses), weights)
     _exit_130_when_interrupted(
-        run_sweep, _config(_settings(ctx, config_file, values), "sweep"), grid, resume=resume, overwrite=overwrite,
+        run_sweep, _config(_settings(ctx, config_file, values)), grid, resume=resume, overwrite=overwrite,
         command=command_line(),
     )
 
