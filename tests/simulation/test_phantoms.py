@@ -127,3 +127,33 @@ def test_phantom_files_carry_the_simulated_mark(tmp_path, coils: int) -> None:
     info = inspect_volume(path)
     assert SIMULATED_MARK.items() <= info.attrs.items()
     assert info.target_key == ("reconstruction_rss" if coils > 1 else "reconstruction_esc")
+
+
+@pytest.mark.slow
+def test_ellipse_dataset_folder_split_by_volume(tmp_path) -> None:
+    """`simulate --phantom ellipses --volumes N` writes a train/val/test dataset of distinct objects
+    that training reads (simulated mark, target), whole or not at all."""
+    import h5py
+    from conftest import run_cli
+
+    from kspacekit.data import SliceDataset
+
+    out = tmp_path / "ellipses"
+    result = run_cli("simulate", "--phantom", "ellipses", "--volumes", "10", "--slices", "2", "--coils", "1",
+                     "--shape", "32", "32", "-o", str(out), check_rc=0)
+    counts = {path.name: len(list(path.glob("*.h5"))) for path in out.iterdir()}
+    assert counts == {"singlecoil_train": 8, "singlecoil_val": 1, "singlecoil_test": 1}, result.stdout
+    references = []
+    for path in sorted(out.glob("*/*.h5")):
+        with h5py.File(path) as f:
+            assert f.attrs["simulated_by"] == "kspacekit" and f["kspace"].shape == (2, 32, 32)
+            references.extend(f["phantom_reference"][()])
+    assert len({ref.tobytes() for ref in references}) == 20  # no object twice
+    assert len(SliceDataset(out / "singlecoil_train")) == 16
+    refused = run_cli("simulate", "--phantom", "ellipses", "--volumes", "2", "-o", str(out))
+    assert refused.returncode == 2 and "not empty" in refused.stderr
+    run_cli("simulate", "--phantom", "ellipses", "--volumes", "2", "--coils", "2", "--shape", "32", "32", "--split",
+            "1", "1", "0", "-o", str(out), "--overwrite", check_rc=0)
+    assert sorted(path.name for path in out.iterdir()) == ["multicoil_train", "multicoil_val"]
+    wrong = run_cli("simulate", "--phantom", "shepp-logan", "--volumes", "2", "-o", str(tmp_path / "sl"))
+    assert wrong.returncode == 2 and "--phantom ellipses" in wrong.stderr and not (tmp_path / "sl").exists()

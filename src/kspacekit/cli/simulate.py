@@ -14,7 +14,10 @@ from kspacekit.cli import app
 def simulate(
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Dataset folder (with --source) or .h5 file (with --phantom)."),
+        typer.Option(
+            "--output", "-o",
+            help="Dataset folder (with --source, or --phantom and --volumes) or .h5 file (with --phantom).",
+        ),
     ],
     source: Annotated[
         Optional[list[Path]],
@@ -56,7 +59,11 @@ def simulate(
             "--head", help="Surround skull-stripped brains (Colin27, ICBM152) with a synthetic scalp and skull."
         ),
     ] = False,
-    slices: Annotated[int, typer.Option(help="Phantom slices in the file (slice i uses seed + i).")] = 1,
+    slices: Annotated[int, typer.Option(help="Phantom slices per file (slice i uses seed + i).")] = 1,
+    volumes: Annotated[
+        Optional[int],
+        typer.Option(help="With --phantom ellipses: write this many volumes into a dataset folder, split by --split."),
+    ] = None,
     ellipses: Annotated[int, typer.Option(help="Number of ellipses of --phantom ellipses.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed: the same command writes the same bytes.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, or auto (cuda when available).")] = "cpu",
@@ -77,6 +84,18 @@ def simulate(
         raise KspaceKitError("give either --source (one or more images) or --phantom")
     if phantom is not None and head:
         raise KspaceKitError("--head surrounds brain images given with --source, not phantoms")
+    if volumes is not None:
+        if phantom != "ellipses":
+            raise KspaceKitError("--volumes makes a dataset of random ellipse phantoms: give --phantom ellipses")
+        from kspacekit.simulation.phantoms import write_phantom_dataset
+
+        written = write_phantom_dataset(
+            output, phantom, volumes, split=split, shape=shape, coils=coils, slices=slices, ellipses=ellipses, snr=snr,
+            seed=seed, overwrite=overwrite,
+        )
+        for folder, files in sorted(written.items()):
+            typer.echo(f"{output / folder}: {len(files)} volume(s) of {slices} {phantom} slice(s), {coils} coil(s)")
+        return
     if phantom is not None:
         from kspacekit.simulation.phantoms import write_phantom_volume
 

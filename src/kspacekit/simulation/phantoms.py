@@ -28,6 +28,7 @@ exactly the maps the k-space was computed with.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,3 +293,54 @@ def write_phantom_volume(
             if coils > 1:
                 f.create_dataset("sensitivity_maps", data=np.stack(maps))
     return path
+
+
+def write_phantom_dataset(
+    folder: str | Path,
+    kind: str,
+    volumes: int,
+    *,
+    split: Sequence[float] = (0.8, 0.1, 0.1),
+    shape: tuple[int, int] = (256, 256),
+    coils: int = 8,
+    slices: int = 1,
+    ellipses: int = 12,
+    snr: float | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> dict[str, list[Path]]:
+    """``volumes`` phantom volumes (:func:`write_phantom_volume`) split by volume into
+    ``<singlecoil|multicoil>_<train|val|test>/<kind>_<v>.h5``; the files written per folder.
+
+    Volume ``v`` uses seeds ``seed + v * slices`` onwards, so no two slices share an object.
+    The folder is written whole or not at all.
+    """
+    from kspacekit.outputs import atomic_directory
+    from kspacekit.simulation.datasets import assign_splits
+
+    if volumes < 1:
+        raise KspaceKitError(f"volumes must be >= 1, got {volumes}")
+    if len(split) != 3 or min(split) < 0 or sum(split) <= 0:
+        raise KspaceKitError(f"split must be three non-negative train/val/test fractions, got {list(split)}")
+    assignment = assign_splits(list(range(volumes)), split, seed)
+    prefix = "singlecoil" if coils == 1 else "multicoil"
+    written: dict[str, list[Path]] = {}
+    with atomic_directory(Path(folder), overwrite, _holds_only_phantom_splits) as tmp:
+        for volume in range(volumes):
+            name = f"{prefix}_{assignment[volume]}"
+            (tmp / name).mkdir(exist_ok=True)
+            write_phantom_volume(
+                tmp / name / f"{kind}_{volume:03d}.h5", kind, shape=shape, coils=coils, slices=slices,
+                ellipses=ellipses, snr=snr, seed=seed + volume * slices,
+            )
+            written.setdefault(name, []).append(Path(folder) / name / f"{kind}_{volume:03d}.h5")
+    return written
+
+
+def _holds_only_phantom_splits(folder: Path) -> bool:
+    """Whether ``folder`` holds only what :func:`write_phantom_dataset` writes (for --overwrite)."""
+    names = {f"{prefix}_{split}" for prefix in ("singlecoil", "multicoil") for split in ("train", "val", "test")}
+    return all(
+        entry.is_dir() and entry.name in names and all(file.suffix == ".h5" for file in entry.iterdir())
+        for entry in folder.iterdir()
+    )
