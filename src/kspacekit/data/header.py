@@ -48,14 +48,16 @@ def _sub(parent: etree.Element, tag: str, text: object | None = None) -> etree.E
     return child
 
 
-def _encoding_space(parent: etree.Element, tag: str, size: tuple[int, int, int]) -> None:
-    """A matrix size and a field of view of 1 mm per sample (the true voxel size is unknown)."""
+def _encoding_space(
+    parent: etree.Element, tag: str, size: tuple[int, int, int], spacing_mm: tuple[float, float, float] | None
+) -> None:
+    """A matrix size and its field of view: ``spacing_mm`` per sample, or 1 mm when the voxel size is unknown."""
     space = _sub(parent, tag)
     matrix = _sub(space, "matrixSize")
     fov = _sub(space, "fieldOfView_mm")
-    for axis, n in zip("xyz", size, strict=True):
+    for axis, n, step in zip("xyz", size, spacing_mm or (1.0, 1.0, 1.0), strict=True):
         _sub(matrix, axis, int(n))
-        _sub(fov, axis, float(n))
+        _sub(fov, axis, float(n) * float(step))
 
 
 def make_ismrmrd_header(
@@ -67,8 +69,11 @@ def make_ismrmrd_header(
     num_coils: int | None = None,
     field_strength_t: float | None = None,
     vendor: str = "kspacekit",
+    spacing_mm: tuple[float, float, float] | None = None,
 ) -> str:
-    """A minimal schema-valid ISMRMRD header for k-space of encoded size ``(H, W, 1)``.
+    """A minimal schema-valid ISMRMRD header for k-space of encoded size ``(H, W, 1)`` (``(H, W,
+    slices)`` for the ky-kz planes of a 3-D scan); ``spacing_mm``: the (row, column, slice) voxel
+    size, 1 mm each when None.
 
     ``center_line`` and ``max_line`` are the k-space centre column and last acquired column
     (``kspace_encoding_step_1`` limits); the defaults ``W // 2`` and ``W - 1`` mean "all
@@ -95,8 +100,8 @@ def make_ismrmrd_header(
     _sub(conditions, "H1resonanceFrequency_Hz", round(GYROMAGNETIC_RATIO_HZ_PER_T * field))
 
     encoding = _sub(root, "encoding")
-    _encoding_space(encoding, "encodedSpace", encoded_size)
-    _encoding_space(encoding, "reconSpace", recon_size)
+    _encoding_space(encoding, "encodedSpace", encoded_size, spacing_mm)
+    _encoding_space(encoding, "reconSpace", recon_size, spacing_mm)
     limits = _sub(encoding, "encodingLimits")
     step1 = _sub(limits, "kspace_encoding_step_1")
     _sub(step1, "minimum", 0)
