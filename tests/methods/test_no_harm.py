@@ -1,4 +1,4 @@
-"""Learned outputs that do no harm (#16): measured samples are put back (or kept within the noise),
+"""Learned outputs that do no harm (#16): measured samples are put back,
 an output that says nothing gives back zero-filled, gross disagreement is reported, and the shipped
 models stay above zero-filled on the real slices (skipped without ../shared/data)."""
 
@@ -33,18 +33,6 @@ def test_measured_samples_override_the_prediction():
     unmeasured_only = guess * (1 - mask)
     torch.testing.assert_close(measured_put_back(guess + mask * noise, kspace, mask), measured_put_back(unmeasured_only, kspace, mask))
     torch.testing.assert_close(measured_put_back(torch.zeros_like(kspace), kspace, mask), rss(ifft2c(kspace), dim=1))
-
-
-def test_a_tolerance_moves_only_samples_farther_than_it():
-    kspace = torch.ones(1, 1, 4, 4, dtype=torch.complex64)
-    mask = torch.ones(1, 1, 1, 4)
-    prediction = kspace.clone()
-    prediction[0, 0, 0, 0] += 0.1  # within the disc: kept
-    prediction[0, 0, 1, 1] += 3j  # outside: moved onto the disc, to 1 + 0.5j
-    expected = kspace.clone()
-    expected[0, 0, 0, 0] += 0.1
-    expected[0, 0, 1, 1] += 0.5j
-    torch.testing.assert_close(measured_put_back(prediction, kspace, mask, torch.tensor([0.5])), rss(ifft2c(expected), dim=1))
 
 
 def test_an_empty_output_gives_back_zero_filled_and_a_true_one_stays_close():

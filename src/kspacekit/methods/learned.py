@@ -60,12 +60,9 @@ class LearnedMethod(ReconstructionMethod):
 
     model_name: ClassVar[str]
 
-    def __init__(
-        self, checkpoint: str | Path | None = None, data_consistent: bool = True, dc_tolerance: float = 0.0
-    ) -> None:
+    def __init__(self, checkpoint: str | Path | None = None, data_consistent: bool = True) -> None:
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.data_consistent = data_consistent
-        self.dc_tolerance = float(dc_tolerance)
         self._cache: dict[tuple[Path, torch.device], nn.Module] = {}
         if self.checkpoint is not None:
             self._model(self.checkpoint, torch.device("cpu"))  # fail now on a bad checkpoint
@@ -90,7 +87,7 @@ class LearnedMethod(ReconstructionMethod):
         # Imported here rather than at the top while the import block is being reworked (#16).
         from kspacekit.methods.sense import consistent_learned_output
 
-        return consistent_learned_output(output, kspace, mask, meta.target_size, self.name, self.dc_tolerance)
+        return consistent_learned_output(output, kspace, mask, meta.target_size, self.name)
 
 
 @register("unet")

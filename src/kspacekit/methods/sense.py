@@ -17,7 +17,7 @@ from torch import Tensor
 
 from kspacekit.errors import KspaceKitError
 from kspacekit.methods.base import ReconMeta, ReconstructionMethod, register
-from kspacekit.optim.regularization import auto_tikhonov, check_lambda, noise_std
+from kspacekit.optim.regularization import auto_tikhonov, check_lambda
 from kspacekit.optim.solvers import conjugate_gradient
 from kspacekit.physics.coils import estimate_maps, lowres_maps
 from kspacekit.physics.fft import crop_or_pad, fft2c, ifft2c, rss
@@ -54,20 +54,11 @@ def magnitude_output(
     return crop_or_pad(magnitude, meta.target_size).float().nan_to_num(0.0, 0.0, 0.0)
 
 
-def measured_put_back(coil_kspace: Tensor, kspace: Tensor, mask: Tensor, radius: Tensor | None = None) -> Tensor:
-    """Data consistency: the RSS image (B, H, W) of ``coil_kspace`` (B, C, H, W) with every
-    measured sample replaced by its measured value (``radius`` None), or moved onto the disc of
-    ``radius`` (B,) around it when farther (the projection onto the set of k-space within that
-    distance of every measurement; with a radius of a few noise standard deviations the true
-    k-space lies in that convex set, so the projection only brings a prediction closer to it,
-    while a network's denoising of the measured samples survives)."""
+def measured_put_back(coil_kspace: Tensor, kspace: Tensor, mask: Tensor) -> Tensor:
+    """Hard data consistency: the RSS image (B, H, W) of ``coil_kspace`` (B, C, H, W) with every
+    measured sample replaced by its measured value."""
     sampled = mask.to(kspace.real.dtype)
-    measured = kspace
-    if radius is not None:
-        difference = coil_kspace - kspace
-        shrink = (radius.view(-1, 1, 1, 1) / difference.abs().clamp_min(1e-30)).clamp(max=1)
-        measured = kspace + shrink * difference
-    return rss(ifft2c(sampled * measured + (1 - sampled) * coil_kspace), dim=1)
+    return rss(ifft2c(sampled * kspace + (1 - sampled) * coil_kspace), dim=1)
 
 
 def magnitude_coil_model(kspace: Tensor, mask: Tensor) -> Tensor:
@@ -92,9 +83,7 @@ class MagnitudeConsistency:
     floor: Tensor
 
 
-def consistent_magnitude(
-    magnitude: Tensor, kspace: Tensor, mask: Tensor, radius: Tensor | None = None
-) -> MagnitudeConsistency:
+def consistent_magnitude(magnitude: Tensor, kspace: Tensor, mask: Tensor) -> MagnitudeConsistency:
     """Put the measured samples back into a magnitude image (B, h, w), e.g. a learned one.
 
     The image (outside its centred (h, w) crop: the zero-filled SENSE magnitude) is scaled by the
@@ -112,7 +101,7 @@ def consistent_magnitude(
     measured = apply_mask(kspace, mask)
     scale = (dot(predicted, measured).real / dot(predicted, predicted).real.clamp_min(1e-30)).clamp_min(0)
     scaled = scale.view(-1, 1, 1) * full
-    image = measured_put_back(sense_expand(scaled.to(kspace.dtype), coil_model), kspace, mask, radius)
+    image = measured_put_back(sense_expand(scaled.to(kspace.dtype), coil_model), kspace, mask)
 
     def residual(candidate: Tensor) -> Tensor:
         error = operator.forward(candidate.to(kspace.dtype)) - measured
@@ -126,25 +115,20 @@ DISAGREEMENT_FACTOR = 3.0
 draws a warning (the benchmark's data-consistency residual measures the same disagreement)."""
 
 
-def consistent_learned_output(
-    output: Tensor, kspace: Tensor, mask: Tensor, target_size: tuple[int, int], name: str, tolerance: float = 0.0
-) -> Tensor:
+def consistent_learned_output(output: Tensor, kspace: Tensor, mask: Tensor, target_size: tuple[int, int], name: str) -> Tensor:
     """A learned method's image (B, h, w) with the measured samples put back, never NaN.
 
     ``output``: the network's magnitude image (B, h, w), or its multi-coil k-space (B, C, H, W)
     for networks that predict one (varnet), whose measured samples are then replaced directly;
-    a magnitude image goes through :func:`consistent_magnitude`. ``tolerance`` > 0: measured
-    samples are kept to within ``tolerance`` noise standard deviations (see
-    :func:`measured_put_back`) instead of replaced. Warns when the network's
+    a magnitude image goes through :func:`consistent_magnitude`. Warns when the network's
     own output disagrees with the measured samples far beyond what the magnitude model leaves.
     """
-    radius = tolerance * noise_std(kspace, mask) if tolerance > 0 else None
     if output.is_complex():
         magnitude = crop_or_pad(rss(ifft2c(output), dim=1), target_size)
         check = consistent_magnitude(magnitude, kspace, mask)
-        image = crop_or_pad(measured_put_back(output, kspace, mask, radius), target_size)
+        image = crop_or_pad(measured_put_back(output, kspace, mask), target_size)
     else:
-        check = consistent_magnitude(output, kspace, mask, radius)
+        check = consistent_magnitude(output, kspace, mask)
         image = check.image
     ratio = check.residual / check.floor.clamp_min(1e-12)
     if bool((ratio > DISAGREEMENT_FACTOR).any()):
