@@ -1,33 +1,33 @@
 """``scan-learned``: a reconstruction learned from the scan's own measured samples only.
 
-No training database: for each slice a small network (:class:`kspacekit.models.scan_specific.SliceWiseBlend`)
-learns how to combine and correct the compressed-sensing reconstructions (``tv``, ``wavelet``)
-and the zero-filled image of that slice, judged only by how well it predicts measured k-space
-that its inputs never saw (k-space cross-validation, as in SSDU / zero-shot self-supervised
-learning, Yaman et al.):
+No training database: for each slice a small model (:class:`kspacekit.models.scan_specific.SliceWiseBlend`)
+learns how to combine (and, with ``hidden > 0``, convolutionally correct) the compressed-sensing
+reconstructions (``tv``, ``wavelet``) and the zero-filled image of that slice, judged only by how
+well it predicts measured k-space that its inputs never saw (k-space cross-validation, as in
+SSDU / zero-shot self-supervised learning, Yaman et al.):
 
 1. The sampled lines (points for 2-D patterns) outside the calibration centre are split into
    ``folds`` disjoint hold-out sets (:func:`kspacekit.physics.holdout.kfold_splits`). For every
    fold the inputs are reconstructed from the other folds' samples only.
-2. The network maps a fold's inputs to a magnitude image whose k-space, through the coil model
+2. The model maps a fold's inputs to a magnitude image whose k-space, through the coil model
    ``S e^{i phi}`` (ESPIRiT maps times the low-resolution phase), is compared with the fold's
    held-out samples (squared error normalised by their energy).
-3. Step 0 is exactly one CS reconstruction: the blend starts with all its weight on the one of
-   ``tv``/``wavelet`` with the lower cross-validated error, and the convolutional correction
-   starts at zero.
-4. Stopping needs no ground truth: the network is trained on all folds but the last for
-   ``steps`` Adam steps; the step with the lowest error on the last fold (step 0 included: then
-   the result is that CS reconstruction) is the number of steps. The network is then refitted
-   from the same start on all folds for that many steps, and applied to the inputs
-   reconstructed from all measured samples.
+3. Step 0 is one CS reconstruction: the blend starts with all its weight on the one of
+   ``tv``/``wavelet`` with the lower cross-validated error (a correction network starts at zero).
+4. Stopping needs no ground truth: the model is trained (Adam) on all folds but the last for
+   ``steps`` steps; the step with the lowest error on the last fold (step 0 included) is the
+   number of steps. The model is then refitted from the same start on all folds for that many
+   steps and applied to the inputs reconstructed from all measured samples.
 5. The output keeps every measured sample: the image's coil k-space (through the coil model)
    with the measured samples put back, combined by root-sum-of-squares.
 
-Fallback: a slice with too few samples outside the calibration centre to hold out a fold gets
-``wavelet``; a slice whose fit turns non-finite keeps its best finite step (at worst step 0,
-the CS reconstruction). Never NaN. Each slice is fitted separately (its own parameters,
-split and stopping step), so a batch gives every slice the image it gets alone. The settings
-were fixed on simulated data (BENCHMARKS.md, "scan-learned").
+The defaults (3 folds, at most 60 steps, lr 1e-2, no correction network) were fixed on
+simulated slices; the correction network (``hidden`` channels, ``layers`` deep) is an option
+because, there, its stopping step sometimes fell after it had started to ruin the image
+(BENCHMARKS.md, "scan-learned"). Fallback: a slice with too few samples outside the calibration
+centre to hold out a fold gets ``wavelet``; a slice whose fit turns non-finite keeps its best
+finite step (at worst step 0). Never NaN. Each slice is fitted separately (its own parameters,
+split and stopping step), so a batch gives every slice the image it gets alone.
 """
 
 from __future__ import annotations
@@ -71,9 +71,9 @@ class ScanLearned(ReconstructionMethod):
         self,
         folds: int = 3,
         steps: int = 60,
-        hidden: int = 8,
+        hidden: int = 0,
         layers: int = 3,
-        lr: float = 1e-3,
+        lr: float = 1e-2,
         seed: int = 0,
         progress: bool = True,
     ) -> None:
