@@ -233,3 +233,63 @@ def export_volume(
     if fmt == "dicom":
         return volume, write_dicom(volume, output, overwrite)
     return volume, write_png(volume, output, overwrite)
+
+
+UNDERSAMPLED_FORMATS = ("fastmri-test", "fastmri-course")
+COURSE_ACCELERATIONS = {"kspace_4af": (4.0, 0.08), "kspace_8af": (8.0, 0.04)}
+
+
+def write_undersampled_files(
+    input_path: str | Path, output: str | Path, fmt: str, mask_kind: str = "random", acceleration: float = 4.0,
+    seed: int = 0, overwrite: bool = False,
+) -> list[Path]:
+    """Undersample fully sampled fastMRI files into ``output/`` (one file per input file, same name).
+
+    ``fastmri-test``: masked ``kspace``, its line ``mask`` and the attributes ``acceleration`` and
+    ``num_low_frequency``, as fastMRI's test files (no target). ``fastmri-course``: ``kspace_4af``
+    / ``mask_4af`` and ``kspace_8af`` / ``mask_8af`` (fastMRI's centre fractions 0.08 and 0.04)
+    beside the target, as the course's files. One mask per file, seeded by the file name as
+    fastMRI's fixed validation masks are (``seed`` appended when not 0). Header and attributes
+    (the simulated mark included) are kept. Torch is imported only here, for the masks.
+    """
+    from kspacekit.data.layout import KSPACE_KEY, h5_files, mask_key
+    from kspacekit.physics.masks import file_seed, make_mask
+
+    if fmt not in UNDERSAMPLED_FORMATS:
+        raise KspaceKitError(f"unknown format {fmt!r}; choose one of {', '.join(UNDERSAMPLED_FORMATS)}")
+    plans = {KSPACE_KEY: (acceleration, 0.32 / acceleration)} if fmt == "fastmri-test" else COURSE_ACCELERATIONS
+    sources = h5_files(input_path)
+    written = []
+    with atomic_directory(Path(output), overwrite, _only_files_with_suffix(".h5")) as tmp:
+        for source in sources:
+            check_h5_file(source)
+            try:
+                with h5py.File(source, "r") as hf:
+                    kspace = np.asarray(h5_dataset(hf, KSPACE_KEY, source)[()])
+                    header = read_header_xml(hf, source)
+                    attrs = dict(hf.attrs)
+                    targets = {key: np.asarray(hf[key][()]) for key in TARGET_KEYS if key in hf}
+            except HDF5_READ_ERRORS as err:
+                raise KspaceKitError(describe_read_error(err), source) from None
+            if kspace.ndim not in (3, 4) or not np.iscomplexobj(kspace):
+                raise KspaceKitError(f"expected complex k-space (slices, [coils,] H, W), got {kspace.shape}", source)
+            seed_of_file = file_seed(source.name) + ((seed,) if seed else ())
+            with h5py.File(tmp / source.name, "w") as out:
+                for key, (rate, center_fraction) in plans.items():
+                    mask, num_low_frequency = make_mask(mask_kind, kspace.shape, rate, center_fraction, seed_of_file)
+                    lines = mask.numpy().reshape(-1).astype(bool)
+                    out.create_dataset(key, data=kspace * lines)
+                    out.create_dataset(mask_key(key), data=lines)
+                if fmt == "fastmri-test":
+                    out.attrs["acceleration"] = int(round(acceleration))
+                    out.attrs["num_low_frequency"] = num_low_frequency
+                else:
+                    for key, target in targets.items():
+                        out.create_dataset(key, data=target)
+                for name, value in attrs.items():
+                    if fmt == "fastmri-course" or name not in ("max", "norm"):  # a test file has no target
+                        out.attrs.setdefault(name, value)
+                if header is not None:
+                    out.create_dataset("ismrmrd_header", data=header)
+            written.append(Path(output) / source.name)
+    return written
