@@ -1,4 +1,4 @@
-"""Exploration (not a kspacekit method yet): fine-tune the shipped varnet on one scan's own samples.
+"""Exploration, superseded by the method ``scan-learned`` (issue #17): fine-tune the shipped varnet on one scan's own samples.
 
 Self-supervised, scan-specific adaptation in the spirit of SSDU / zero-shot self-supervised
 learning (Yaman et al.): at every step the acquired lines outside the calibration centre are
