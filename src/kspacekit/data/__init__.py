@@ -11,6 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LOCATIONS = {
+    "SliceBatch": "collate",
+    "collate_slices": "collate",
     "SliceDataset": "fastmri",
     "SliceSample": "fastmri",
     "VolumeBatch": "fastmri",
@@ -28,10 +30,12 @@ _LOCATIONS = {
 
 __all__ = [
     "HeaderInfo",
+    "SliceBatch",
     "SliceDataset",
     "SliceSample",
     "VolumeBatch",
     "VolumeInfo",
+    "collate_slices",
     "inspect_volume",
     "iter_volume_batches",
     "make_ismrmrd_header",
@@ -43,6 +47,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from kspacekit.data.collate import SliceBatch, collate_slices
     from kspacekit.data.fastmri import (
         SliceDataset,
         SliceSample,
