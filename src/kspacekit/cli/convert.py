@@ -37,19 +37,29 @@ def convert(
     remove_oversampling: Annotated[
         bool, typer.Option("--remove-oversampling", help="Halve 2x-oversampled readouts (twix .dat, ISMRMRD).")
     ] = False,
+    readout_axis: Annotated[
+        Optional[int],
+        typer.Option(help="3-D k-space: the fully sampled readout axis of the stored array (BART files with "
+                     "READ, PHS1 and PHS2 dims: READ). Slices become the ky-kz planes at each readout position."),
+    ] = None,
+    voxel_size: Annotated[
+        Optional[str], typer.Option(help="3-D k-space: voxel size in mm along readout,ky,kz [default: 1,1,1].")
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
 ) -> None:
     """Convert raw k-space into a fastMRI multi-coil (or single-coil) HDF5 file.
 
     Fully sampled data (every phase-encode line present) get the target reconstruction_rss
     (reconstruction_esc for single-coil) and attrs max/norm; undersampled data keep their
-    zeros and get a 1-D 'mask' (line-wise sampling) or a 2-D 'mask_2d' (other patterns).
+    zeros and get a 1-D 'mask' (line-wise sampling) or a 2-D 'mask_2d' (other patterns), which
+    every command then uses. 3-D Cartesian k-space (--readout-axis, or BART dims READ, PHS1 and
+    PHS2) becomes one file of ky-kz planes sharing the scan's 2-D pattern.
     """
     from kspacekit.runtime import configure_process
 
     configure_process()  # before torch is imported
 
-    from kspacekit.data.raw import convert_to_fastmri
+    from kspacekit.data.raw import convert_to_fastmri, parse_voxel_size
 
     path, sampling = convert_to_fastmri(
         input_path,
@@ -59,6 +69,8 @@ def convert(
         pe_axis=pe_axis,
         key=key,
         remove_oversampling=remove_oversampling,
+        readout_axis=readout_axis,
+        voxel_size=None if voxel_size is None else parse_voxel_size(voxel_size),
         overwrite=overwrite,
     )
     if sampling.fully_sampled:

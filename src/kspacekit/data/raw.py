@@ -19,11 +19,18 @@ in which 1-D masks select columns. Supported inputs:
 For array formats, ``coil_axis``, ``slice_axis`` and ``pe_axis`` (indices into the stored array,
 negative allowed) override the defaults; ``pe_axis`` becomes ``W``. Singleton axes that are
 neither coils nor slices are dropped; exactly two in-plane axes must remain.
+
+3-D Cartesian k-space (kx, ky, kz and coils, in any order): ``readout_axis`` names the fully
+sampled readout (frequency-encode) axis, ``coil_axis`` the coils (default: BART's COIL_DIM,
+NumPy's first axis, MATLAB's last); a BART file whose READ, PHS1 and PHS2 dims are all
+larger than one is 3-D with READ as the readout. The readout is inverse-FFT'd (centred,
+orthonormal), so each readout position becomes one slice, a ky-kz plane that shares the scan's
+2-D sampling pattern: ``(readout positions, coils, ky, kz)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +45,7 @@ from kspacekit.errors import (
 )
 from kspacekit.physics.masks import count_center_lines
 
+BART_READ_DIM = 0
 BART_COIL_DIM = 3
 BART_SLICE_DIM = 13
 CFL_SUFFIXES = (".cfl", ".hdr")
@@ -76,8 +84,10 @@ def read_raw(
     pe_axis: int | None = None,
     key: str | None = None,
     remove_oversampling: bool = False,
+    readout_axis: int | None = None,
 ) -> np.ndarray:
-    """Read raw k-space as complex64 ``(slices, coils, H, W)``, ``W`` the phase-encode axis.
+    """Read raw k-space as complex64 ``(slices, coils, H, W)``, ``W`` the phase-encode axis
+    (for 3-D k-space, see the module docstring: slices are ky-kz planes).
 
     ``key`` names the variable of a ``.mat``/``.npz`` file (default: its only complex array).
     ``remove_oversampling`` halves the readout (twix and ISMRMRD, whose readouts are usually
@@ -90,8 +100,8 @@ def read_raw(
         raise KspaceKitError("no such file", path)
     suffix = path.suffix.lower()
     if suffix in (".dat", *ISMRMRD_SUFFIXES):
-        if user_axes != Axes():
-            raise KspaceKitError(f"{suffix} files name their own axes; drop --coil/--slice/--pe-axis", path)
+        if user_axes != Axes() or readout_axis is not None:
+            raise KspaceKitError(f"{suffix} files name their own axes; drop --coil/--slice/--pe/--readout-axis", path)
         _reject_key(key, path)
         readouts = _read_twix(path) if suffix == ".dat" else _read_ismrmrd(path)
         kspace = assemble_lines(readouts, path)
@@ -120,7 +130,42 @@ def read_raw(
         slice=default_axes.slice if slice_axis is None else slice_axis,
         pe=default_axes.pe if pe_axis is None else pe_axis,
     )
+    if readout_axis is None and suffix in CFL_SUFFIXES and user_axes == Axes() and is_3d_shape(array.shape):
+        readout_axis = BART_READ_DIM
+    if readout_axis is not None:  # 3-D: slices are readout positions; coils default to BART's dim, NumPy's first, MATLAB's last
+        coil = coil_axis
+        if coil is None and (suffix in CFL_SUFFIXES or array.ndim > 3):
+            coil = {".cfl": BART_COIL_DIM, ".hdr": BART_COIL_DIM, ".mat": -1}.get(suffix, 0)
+        return planes_of_3d(array, readout_axis, Axes(coil=coil, slice=slice_axis, pe=pe_axis), path)
     return np.ascontiguousarray(arrange_axes(array, axes, path), dtype=np.complex64)
+
+
+def is_3d_shape(dims: Sequence[int]) -> bool:
+    """BART dims whose READ, PHS1 and PHS2 are all larger than one: 3-D k-space."""
+    return len(dims) > 2 and min(dims[:3]) > 1
+
+
+def planes_of_3d(array: np.ndarray, readout_axis: int, axes: Axes, path: Path) -> np.ndarray:
+    """3-D k-space -> complex64 ``(readout positions, coils, ky, kz)`` hybrid space (centred
+    orthonormal inverse FFT along the readout), after checking that the readout is fully sampled
+    wherever a ky-kz location was measured (readout samples missing at every location, e.g. a
+    zero-filled asymmetric echo, are allowed)."""
+    if axes.slice is not None:
+        raise KspaceKitError("a 3-D volume has no slice axis: its slices are the readout positions", path)
+    if not -array.ndim <= readout_axis < array.ndim:
+        raise KspaceKitError(f"readout axis {readout_axis} is out of range for shape {array.shape}", path)
+    kspace = arrange_axes(array, Axes(coil=axes.coil, slice=readout_axis, pe=axes.pe), path)
+    sampled = (kspace != 0).any(axis=1)  # (readout, ky, kz)
+    measured = sampled.any(axis=0)
+    echo = sampled.any(axis=(1, 2))
+    if not sampled[echo][:, measured].all():
+        raise KspaceKitError(
+            f"the readout axis ({readout_axis}) is itself undersampled: 3-D k-space must be fully sampled "
+            "along the readout at every measured ky-kz location",
+            path,
+        )
+    hybrid = np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(kspace, axes=0), axis=0, norm="ortho"), axes=0)
+    return np.ascontiguousarray(hybrid * measured, dtype=np.complex64)
 
 
 def arrange_axes(array: np.ndarray, axes: Axes, path: Path) -> np.ndarray:
@@ -158,9 +203,8 @@ def arrange_axes(array: np.ndarray, axes: Axes, path: Path) -> np.ndarray:
     return moved.reshape(slices, coils, *moved.shape[-2:])
 
 
-def _read_cfl(path: Path, key: str | None) -> tuple[np.ndarray, Axes]:
-    """BART pair: dims from the header's second line; the .cfl must hold exactly that many values."""
-    _reject_key(key, path)
+def cfl_dims(path: Path) -> list[int]:
+    """The dims of a BART .hdr/.cfl pair, from the header's second line."""
     header, data_file = path.with_suffix(".hdr"), path.with_suffix(".cfl")
     for needed in (header, data_file):
         if not needed.exists():
@@ -172,6 +216,14 @@ def _read_cfl(path: Path, key: str | None) -> tuple[np.ndarray, Axes]:
         raise KspaceKitError("BART .hdr must list integer dims on its second line", header) from None
     if not dims or min(dims) < 1:
         raise KspaceKitError(f"BART .hdr dims must be positive, got {dims}", header)
+    return dims
+
+
+def _read_cfl(path: Path, key: str | None) -> tuple[np.ndarray, Axes]:
+    """BART pair: dims from the header's second line; the .cfl must hold exactly that many values."""
+    _reject_key(key, path)
+    data_file = path.with_suffix(".cfl")
+    dims = cfl_dims(path)
     expected_bytes = int(np.prod(dims)) * np.dtype(np.complex64).itemsize
     actual_bytes = data_file.stat().st_size
     if actual_bytes != expected_bytes:
@@ -442,6 +494,8 @@ def convert_to_fastmri(
     pe_axis: int | None = None,
     key: str | None = None,
     remove_oversampling: bool = False,
+    readout_axis: int | None = None,
+    voxel_size: tuple[float, float, float] | None = None,
     overwrite: bool = False,
 ) -> tuple[Path, DetectedSampling]:
     """Convert raw k-space to one fastMRI volume file; return its path and the detected sampling.
@@ -452,9 +506,15 @@ def convert_to_fastmri(
     coils, uncropped) with attrs ``max``/``norm``. Undersampled data are stored as they are,
     without a target: line-wise sampling as fastMRI's 1-D ``mask`` (W,), any other pattern as
     ``mask_2d`` (H, W); attrs ``acceleration`` and ``num_low_frequency`` describe it.
+
+    3-D k-space (``readout_axis`` given, or a BART file with READ, PHS1 and PHS2 dims) becomes one
+    file whose slices are the ky-kz planes at each readout position (:func:`planes_of_3d`);
+    ``voxel_size`` (readout, ky, kz in mm, 1 mm each when None) goes into its header, so that
+    the reconstruction exports as one 3-D NIfTI with that geometry.
     """
     import torch
 
+    from kspacekit.data.header import make_ismrmrd_header
     from kspacekit.data.write import write_volume
     from kspacekit.outputs import check_writable
     from kspacekit.physics.fft import ifft2c, rss
@@ -468,7 +528,14 @@ def convert_to_fastmri(
         pe_axis=pe_axis,
         key=key,
         remove_oversampling=remove_oversampling,
+        readout_axis=readout_axis,
     )
+    volume_3d = readout_axis is not None or (
+        source.suffix.lower() in CFL_SUFFIXES and coil_axis is None and pe_axis is None and slice_axis is None
+        and is_3d_shape(cfl_dims(source))
+    )
+    if voxel_size is not None and not volume_3d:
+        raise KspaceKitError("--voxel-size applies to 3-D volumes (--readout-axis) only", source)
     if not np.isfinite(kspace).all():
         raise KspaceKitError("k-space contains NaN or Inf values", source)
     if not kspace.any():
@@ -486,6 +553,14 @@ def convert_to_fastmri(
             attrs["num_low_frequency"] = sampling.num_low_frequencies  # fastMRI test files spell it so
         check_calibration_region(sampling, source)
     mask = None if target is not None else sampling.columns if sampling.line_wise else sampling.pattern
+    header = None
+    if volume_3d:
+        slices, coils, height, width = kspace.shape
+        readout_mm, ky_mm, kz_mm = voxel_size or (1.0, 1.0, 1.0)
+        attrs["volume"] = "3-D: slices are ky-kz planes at each readout position"
+        header = make_ismrmrd_header(
+            (height, width, slices), (height, width, slices), num_coils=coils, spacing_mm=(ky_mm, kz_mm, readout_mm)
+        )
     write_volume(
         output,
         stored,
@@ -493,9 +568,21 @@ def convert_to_fastmri(
         target_key=target_key(multicoil=not single_coil),
         mask=mask,
         attrs=attrs,
+        header=header,
         overwrite=overwrite,
     )
     return output, sampling
+
+
+def parse_voxel_size(text: str) -> tuple[float, float, float]:
+    """``"1,0.5,0.5"`` -> (1.0, 0.5, 0.5): three positive voxel sizes in mm (readout, ky, kz)."""
+    try:
+        values = tuple(float(item) for item in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
+        raise KspaceKitError(f"--voxel-size must be three positive numbers in mm (readout,ky,kz), got {text!r}")
+    return values  # type: ignore[return-value]
 
 
 def check_calibration_region(sampling: DetectedSampling, path: Path) -> None:
