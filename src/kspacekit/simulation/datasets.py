@@ -23,6 +23,7 @@ from torch import Tensor
 
 from kspacekit.data.layout import CHALLENGE_TARGET_KEYS, SIMULATED_MARK
 from kspacekit.errors import KspaceKitError
+from kspacekit.outputs import check_output_folder
 from kspacekit.physics.fft import center_crop, center_pad, fft2c
 from kspacekit.simulation.acquisition import (
     FOREGROUND_LEVEL,
@@ -381,8 +382,7 @@ def simulate_dataset(
     recon_size = shape if recon_size is None else (int(recon_size[0]), int(recon_size[1]))
     _check_options(coils, shape, snr, slices_per_volume, orientations, recon_size, split, split_by)
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not overwrite)):
-        raise KspaceKitError("output folder exists and is not empty; pass --overwrite to write into it", out_dir)
+    check_output_folder(out_dir, overwrite, hint="pass --overwrite to write into it")
     paths = [Path(source) for source in sources]
     if not paths:
         raise KspaceKitError("no source images given")
