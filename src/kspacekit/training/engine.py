@@ -119,7 +119,9 @@ class StopRequests:
 
     def requested(self, info: DistInfo) -> bool:
         """Whether any rank was asked to stop (every rank gets the same answer)."""
-        return all_ranks_mean(torch.tensor(float(self.signal is not None)), info) > 0
+        if not info.distributed:
+            return self.signal is not None
+        return all_ranks_mean(torch.tensor(float(self.signal is not None), device=info.device), info) > 0
 
 
 @dataclass
@@ -698,8 +700,9 @@ def write_cross_validation(config: TrainConfig, volumes: dict[int, list[str]], c
     plot_studies([study], out_dir / "cross_validation.png", f"Cross-validation: {study.label}")
     summary = study.summary()
     epochs = ", ".join(str(int(row["epoch"])) for row in study.best_rows().values())
+    run = f"{len(study.folds)} folds" if len(study.folds) == config.folds else f"{len(study.folds)} of {config.folds} folds"
     console.print(
-        f"cross-validation, {len(study.folds)} folds (mean ± std at each fold's best epoch: {epochs}): "
+        f"cross-validation, {run} (mean ± std at each fold's best epoch: {epochs}): "
         f"val SSIM {plus_minus(summary, 'val_ssim', 4)}, PSNR {plus_minus(summary, 'val_psnr', 2)} dB, "
         f"NMSE {plus_minus(summary, 'val_nmse', 4)}; wrote {out_dir / 'cross_validation.csv'} and "
         f"{out_dir / 'cross_validation.png'}",
