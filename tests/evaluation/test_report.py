@@ -256,8 +256,48 @@ def test_test_format_files_use_their_own_masks_and_targets_from_a_folder(tmp_pat
     expected = rss(ifft2c(torch.from_numpy(kspace * line_mask)), dim=1).numpy()
     np.testing.assert_allclose(_written(out, results["volumes"][0]), expected, rtol=1e-5, atol=1e-7)
 
-    status, _, stderr = run_main("benchmark", "--data", str(tmp_path / "test"), "--output", str(tmp_path / "o2"))
-    assert status == 2 and "--targets" in stderr
+
+
+def test_undersampled_files_without_targets_get_a_report_without_metrics(tmp_path: Path):
+    """Prospectively undersampled data (a 2-D pattern, no target): every method runs, the report
+    has images, times and the data-consistency residual against the noise floor, says plainly
+    that no reference exists, and has no SSIM / PSNR / NMSE anywhere."""
+    rng = np.random.default_rng(11)
+    kspace = synthetic_kspace(2, 4, HEIGHT, WIDTH, seed=6)
+    sigma = 0.01 * np.abs(kspace).max()  # per real and imaginary part
+    kspace = kspace + sigma * (rng.standard_normal(kspace.shape) + 1j * rng.standard_normal(kspace.shape))
+    mask, _ = make_mask("poisson", (HEIGHT, WIDTH), 4, 0.12, seed=7)
+    pattern = mask.reshape(HEIGHT, WIDTH).numpy()
+    write_volume(tmp_path / "data" / "scan.h5", (kspace * pattern).astype(np.complex64), mask=pattern,
+                 attrs={"acquisition": "prospective"})
+    out = tmp_path / "out"
+    status, stdout, stderr = run_main("benchmark", "--data", str(tmp_path / "data"), "--methods", "zero-filled,grappa,tv",
+                                      "--output", str(out), "--device", "cpu")
+    assert status == 0, stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["dataset"]["reference"] == "none (no target)"
+    volumes = results["volumes"]
+    assert {v["method"] for v in volumes} == {"zero-filled", "tv"}  # grappa: unavailable on a 2-D pattern
+    assert all(v["ssim"] is None and v["psnr"] is None and v["nmse"] is None for v in volumes)
+    assert all(v["dc_residual"] > 0 and v["seconds_per_slice"] > 0 for v in volumes)
+    [acceleration] = {v["acceleration"] for v in volumes}
+    assert acceleration == pytest.approx(pattern.size / pattern.sum(), abs=0.01)
+    [floor] = results["target_residuals"]
+    measured = kspace * pattern
+    true_floor = np.sqrt(2 * sigma**2 * np.count_nonzero(measured)) / np.linalg.norm(measured)
+    assert floor["reference"] == "noise floor" and floor["dc_residual"] == pytest.approx(true_floor, rel=0.3)
+    assert "needs a line mask" in results["unavailable"][0]["reason"]
+    page = (out / "report.html").read_text()
+    assert "NO REFERENCE EXISTS" in page and "noise floor (no reference)" in page
+    assert "SSIM ↑" not in page and "PSNR (dB) ↑" not in page and "no reference" in stdout + stderr.lower()
+    written = _written(out, next(v for v in volumes if v["method"] == "zero-filled"))
+    expected = rss(ifft2c(torch.from_numpy((kspace * pattern).astype(np.complex64))), dim=1).numpy()
+    np.testing.assert_allclose(written, expected, rtol=1e-5, atol=1e-6 * expected.max())
+
+    status, _, stderr = run_main("benchmark", "--data", str(tmp_path / "data"), "--mask", "poisson",
+                                 "--output", str(tmp_path / "o2"), "--device", "cpu")
+    assert status == 2 and len(stderr.strip().splitlines()) == 1 and "scan.h5" in stderr and "already undersampled" in stderr
+    assert not (tmp_path / "o2").exists()
 
 
 @pytest.mark.parametrize(

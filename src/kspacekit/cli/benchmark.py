@@ -51,13 +51,18 @@ def benchmark(
     accelerations: Annotated[
         Optional[list[str]], typer.Option(help="Accelerations, comma-separated or repeated (e.g. 4,8) [default: 4,8].")
     ] = None,
-    mask: Annotated[str, typer.Option(help="Mask kind for fully sampled volumes (fastMRI kinds, poisson, gaussian).")] = "random",
+    mask: Annotated[
+        Optional[str], typer.Option(help="Mask kind for fully sampled volumes (fastMRI kinds, poisson, gaussian) [default: random].")
+    ] = None,
     center_fraction: Annotated[
         Optional[float], typer.Option(help="Fully sampled centre fraction [default: 0.32 / acceleration: fastMRI's 8 % at 4x, 4 % at 8x].")
     ] = None,
-    seeds: Annotated[int, typer.Option(help="Mask draws per volume; the first is fastMRI's per-file seed.")] = 1,
+    seeds: Annotated[
+        Optional[int], typer.Option(help="Mask draws per fully sampled volume; the first is fastMRI's per-file seed [default: 1].")
+    ] = None,
     targets: Annotated[
-        Optional[Path], typer.Option(help="Folder of targets (same file names) for test-format data without targets.")
+        Optional[Path],
+        typer.Option(help="Folder of targets (same file names) for undersampled files [default: none, then no metrics]."),
     ] = None,
     checkpoint: Annotated[
         Optional[list[str]], typer.Option(help="Weights of a learned method, METHOD=PATH (repeatable) [default: shipped weights].")
@@ -75,6 +80,11 @@ def benchmark(
     Per acceleration: SSIM, PSNR and NMSE (fastMRI's definitions, mean ± std over volumes and mask
     draws), seconds per slice and a data-consistency residual per method; images of one slice;
     metrics against acceleration. Also results.json, results.csv and every reconstruction.
+
+    Undersampled files without a target (prospective data; --targets not given) are benchmarked
+    without a reference: images on one grey scale, mask, log k-space, seconds per slice and the
+    data-consistency residual against the noise floor estimated from the data, no SSIM/PSNR/NMSE.
+    --mask, --center-fraction and --seeds apply to fully sampled files only.
     """
     from kspacekit.runtime import configure_process, resolve_device
 
@@ -91,11 +101,15 @@ def benchmark(
     config = BenchmarkConfig(
         methods=tuple(names),
         accelerations=parse_accelerations(accelerations) or (4.0, 8.0),
-        mask=mask,
+        mask=mask or "random",
         center_fraction=center_fraction,
-        seeds=seeds,
+        seeds=1 if seeds is None else seeds,
         batch_size=batch_size,
         method_options=parse_checkpoints(checkpoint),
+        undersampling_options=tuple(
+            name for name, value in (("--mask", mask), ("--center-fraction", center_fraction), ("--seeds", seeds))
+            if value is not None
+        ),
     )
     console = Console(stderr=True)
     result = benchmark_report(

@@ -9,8 +9,15 @@ mask draws.
 Undersampling: fully sampled files are undersampled retrospectively with fastMRI masks of
 ``kind`` at each acceleration, one mask per volume. Draw 0 uses fastMRI's per-file seed (the
 challenge's fixed validation masks); draw k > 0 seeds with the file seed followed by k, so every
-method sees the same samples. Files that carry their own samples (test files with a stored mask,
-course files with ``kspace_4af`` / ``kspace_8af``) are used as they are, at their own acceleration.
+method sees the same samples. Files that carry their own samples (a stored ``mask`` or
+``mask_2d``, course files with ``kspace_4af`` / ``kspace_8af``, raw files with zeros) are used as
+they are, at their own acceleration.
+
+No ground truth: an undersampled file without a target (the usual case for prospectively
+undersampled scans, unless ``--targets`` names one) is still benchmarked: every method runs, its
+images, seconds per slice and data-consistency residual are reported, and the metrics that need
+a reference (SSIM, PSNR, NMSE) are None. Its residual is compared with the noise floor estimated
+from the data (:func:`noise_floor_terms`) instead of a target's residual.
 
 Data consistency: a magnitude image has no phase, so it cannot be compared with the measured
 samples directly. Each reconstruction ``x`` is projected with one forward model, the same for
@@ -65,6 +72,7 @@ from kspacekit.methods import (
     available_methods,
     create_method,
 )
+from kspacekit.optim.regularization import noise_std
 from kspacekit.physics.coils import calibration_region, estimate_maps
 from kspacekit.physics.fft import crop_or_pad, ifft2c, rss
 from kspacekit.physics.masks import effective_acceleration, file_seed
@@ -76,6 +84,8 @@ DEFAULT_METHODS = ("zero-filled", "sense", "grappa", "tv", "wavelet", "unet", "v
 """What the demo and ``kspacekit benchmark`` run by default (those of them that are registered)."""
 REFERENCE = "target"
 """Label of the target's own data-consistency residual (the floor)."""
+NOISE_FLOOR = "noise floor"
+"""Label of the residual that the measurement noise alone leaves, for volumes without a target."""
 CENTER_FRACTION_AT_1X = 0.32
 """Default centre fraction = this / acceleration: fastMRI's 0.08 at 4x and 0.04 at 8x."""
 METRICS = ("ssim", "psnr", "nmse", "dc_residual")
@@ -95,7 +105,9 @@ def default_center_fraction(acceleration: float) -> float:
 class BenchmarkConfig:
     """What to run: methods (zero-filled is always added first, as the baseline), accelerations,
     mask kind, centre fraction (None: :func:`default_center_fraction`), mask draws per volume,
-    slices per batch and per-method options (e.g. ``{"unet": {"checkpoint": path}}``)."""
+    slices per batch and per-method options (e.g. ``{"unet": {"checkpoint": path}}``).
+    ``undersampling_options``: the retrospective-undersampling options the user gave explicitly
+    (e.g. ``("--mask",)``); a file that is already undersampled is then an error."""
 
     methods: tuple[str, ...]
     accelerations: tuple[float, ...]
@@ -104,6 +116,7 @@ class BenchmarkConfig:
     seeds: int = 1
     batch_size: int | None = None  # None: kspacekit.data.fastmri.auto_batch_size
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    undersampling_options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         methods = tuple(dict.fromkeys((BASELINE, *self.methods)))
@@ -150,13 +163,15 @@ class BenchmarkVolume:
     """A validated input volume, where its target is, and how it will be undersampled."""
 
     info: VolumeInfo
-    target_path: Path
-    target_key: str
+    target_path: Path | None  # None: no reference exists (undersampled data without target)
+    target_key: str | None
     samplings: list[Sampling]
 
-    def read_target(self) -> np.ndarray:
-        """The target volume; one without a positive finite maximum cannot be scored (PSNR and SSIM
-        take their data range from it)."""
+    def read_target(self) -> np.ndarray | None:
+        """The target volume (None when there is none); one without a positive finite maximum
+        cannot be scored (PSNR and SSIM take their data range from it)."""
+        if self.target_path is None or self.target_key is None:
+            return None
         try:
             with h5py.File(self.target_path, "r") as hf:
                 target = np.asarray(hf[self.target_key], dtype=np.float32)
@@ -178,9 +193,9 @@ class Score:
     draw: int
     file: str
     slices: int
-    ssim: float
-    psnr: float
-    nmse: float
+    ssim: float | None  # None: no reference
+    psnr: float | None
+    nmse: float | None
     dc_residual: float | None
     seconds: float
     reconstruction: str  # path of the submission file, relative to the output folder
@@ -192,12 +207,15 @@ class Score:
 
 @dataclass(frozen=True)
 class Residual:
-    """The target's data-consistency residual (the floor) for one volume and sampling."""
+    """The floor of the data-consistency residual for one volume and sampling: the target's own
+    residual (``reference`` :data:`REFERENCE`), or, without a target, the residual the measurement
+    noise alone leaves (:data:`NOISE_FLOOR`)."""
 
     acceleration: float
     draw: int
     file: str
     dc_residual: float | None
+    reference: str = REFERENCE
 
 
 @dataclass
@@ -206,8 +224,8 @@ class Example:
 
     file: str
     slice_index: int
-    target: np.ndarray  # (h, w)
-    data_range: float  # the target volume's max
+    target: np.ndarray | None  # (h, w); None: no reference
+    data_range: float | None  # the target volume's max; None: no reference
     mask: np.ndarray  # (H, W) 0/1
     log_kspace: np.ndarray  # (H, W) log10 of the RSS of the measured samples (0 where unsampled)
     images: dict[str, np.ndarray] = field(default_factory=dict)  # method -> (h, w)
@@ -258,11 +276,17 @@ class BenchmarkResult:
                     values = {name: [getattr(s, name) for s in scores] for name in METRICS}
                     seconds = sum(s.seconds for s in scores) / sum(s.slices for s in scores)
                     result.append(Summary(method, acceleration, len(scores), *_mean_std(values), seconds))
-            floor = [r.dc_residual for r in self.residuals if r.acceleration == acceleration]
-            if floor:
-                mean, std = _mean_std({"dc_residual": floor})
-                result.append(Summary(REFERENCE, acceleration, len(floor), mean, std, None))
+            for reference in (REFERENCE, NOISE_FLOOR):
+                floor = [r.dc_residual for r in self.residuals if (r.acceleration, r.reference) == (acceleration, reference)]
+                if floor:
+                    mean, std = _mean_std({"dc_residual": floor})
+                    result.append(Summary(reference, acceleration, len(floor), mean, std, None))
         return result
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether any score was computed against a target (False: no reference exists)."""
+        return any(s.ssim is not None for s in self.scores) or any(r.reference == REFERENCE for r in self.residuals)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of settings, dataset, summaries, per-volume scores and unavailable methods."""
@@ -297,10 +321,13 @@ def _mean_std(values: dict[str, list[float | None]]) -> tuple[dict[str, float | 
 # Planning: inspect every file and its target before any reconstruction.
 
 
-def _target_location(info: VolumeInfo, targets_dir: Path | None) -> tuple[Path, str]:
-    """Where the target of a volume is: ``targets_dir/<name>`` when given, else the file itself."""
+def _target_location(info: VolumeInfo, targets_dir: Path | None) -> tuple[Path | None, str | None]:
+    """Where the target of a volume is: ``targets_dir/<name>`` when given, else the file itself;
+    (None, None) for undersampled data without one (no reference exists)."""
     if targets_dir is None:
         if info.target_key is None:
+            if info.own_sampling() is not None or info.kind == "course":
+                return None, None
             raise KspaceKitError("has no target (reconstruction_rss/esc); give its folder with --targets", info.path)
         return info.path, info.target_key
     path = targets_dir / info.path.name
@@ -338,6 +365,12 @@ def _samplings(info: VolumeInfo, config: BenchmarkConfig) -> list[Sampling]:
         keys = {float(k.split("_")[1][:-2]): k for k in info.kspace_keys if k != "kspace"}
         return [Sampling(a, 0, key, "file", None, None, None) for a, key in sorted(keys.items()) if a in config.accelerations]
     if info.own_sampling() is not None:
+        if config.undersampling_options:
+            raise KspaceKitError(
+                f"already undersampled (sampling from {info.own_sampling()}); {'/'.join(config.undersampling_options)} "
+                "apply to fully sampled files only",
+                info.path,
+            )
         return [Sampling(round(own_acceleration(info), 2), 0, "kspace", "file", None, None, None)]
     result = []
     for acceleration in config.accelerations:
@@ -382,6 +415,8 @@ def describe_dataset(volumes: Sequence[BenchmarkVolume], data: Path) -> dict[str
         "target_sizes": sorted({f"{i.target_size[0]}x{i.target_size[1]}" for i in infos}),
         "acquisitions": sorted({str(i.attrs.get("acquisition", "unknown")) for i in infos}),
         "kinds": sorted({i.kind for i in infos}),
+        "reference": "none (no target)" if all(v.target_path is None for v in volumes)
+        else "some volumes" if any(v.target_path is None for v in volumes) else "target",
         "simulated": len(simulated) == len(infos),
         "simulated_files": simulated,
         "files": [i.path.name for i in infos],
@@ -447,6 +482,16 @@ def consistency_terms(images: Tensor, measured: Tensor, mask: Tensor, maps: Tens
     image = crop_or_pad(images.to(measured.device), measured.shape[-2:]).to(measured.dtype)
     residual = apply_mask(sense_expand(image, maps), mask) - measured
     return residual.abs().square().flatten(1).sum(1).double(), measured.abs().square().flatten(1).sum(1).double()
+
+
+def noise_floor_terms(measured: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """(expected ||noise||^2 over the measured samples, ||y||^2) per slice: the residual a
+    reconstruction that explains the signal exactly would still leave, the noise standard
+    deviation estimated from the outermost measured k-space
+    (:func:`kspacekit.optim.regularization.noise_std`)."""
+    sigma = noise_std(measured, mask).double()
+    count = ((mask != 0).broadcast_to(measured.shape) & (measured != 0)).flatten(1).sum(1).double()
+    return sigma.square() * count, measured.abs().square().flatten(1).sum(1).double()
 
 
 @dataclass
@@ -522,8 +567,8 @@ def run_benchmark(
     result = BenchmarkResult(config, dataset or {}, environment=_environment(device))
     result.sampling = describe_sampling(volumes, config)
     methods = _make_methods(config, result.unavailable)
-    for index, volume in enumerate(volumes):
-        _run_volume(volume, methods, config, output_dir, device, result, on_slices, example=index == 0)
+    for volume in volumes:
+        _run_volume(volume, methods, config, output_dir, device, result, on_slices)
     result.scores = [s for s in result.scores if (s.method, s.acceleration) not in result.unavailable]
     for method, acceleration in result.unavailable:
         shutil.rmtree(output_dir / "reconstructions" / method / f"{acceleration:g}x", ignore_errors=True)
@@ -552,11 +597,12 @@ def _run_volume(
     device: torch.device,
     result: BenchmarkResult,
     on_slices: Callable[[str, int], None],
-    example: bool,
 ) -> None:
+    """Reconstruct one volume under each of its samplings with every method; the middle slice of the
+    first volume at each acceleration (first draw) becomes that acceleration's example."""
     info = volume.info
     target = volume.read_target()
-    target_size = (target.shape[1], target.shape[2])
+    target_size = info.target_size if target is None else (target.shape[1], target.shape[2])
     example_slice = info.num_slices // 2
     runs = {(name, i): _Accumulator() for name in methods for i in range(len(volume.samplings))}
     floors = {i: _Accumulator() for i in range(len(volume.samplings))}
@@ -577,9 +623,15 @@ def _run_volume(
                 note = f"{info.path.name} {sampling.label}: no data-consistency residual ({err.message})"
                 if note not in result.notes:
                     result.notes.append(note)
-            target_batch = torch.from_numpy(target[batch.slice_indices])
-            floors[i].add_consistency(None if maps is None else consistency_terms(target_batch, measured, mask, maps))
-            capture = example and sampling.draw == 0 and example_slice in batch.slice_indices
+            if target is None:
+                floors[i].add_consistency(noise_floor_terms(measured, mask))
+            else:
+                target_batch = torch.from_numpy(target[batch.slice_indices])
+                floors[i].add_consistency(None if maps is None else consistency_terms(target_batch, measured, mask, maps))
+            capture = (
+                sampling.draw == 0 and example_slice in batch.slice_indices
+                and sampling.acceleration not in result.examples
+            )
             if capture:
                 row = batch.slice_indices.index(example_slice)
                 result.examples[sampling.acceleration] = _example(info, target, example_slice, measured[row], mask)
@@ -605,14 +657,15 @@ def _run_volume(
                     result.examples[sampling.acceleration].images[name] = run.images[-1][row]
                 on_slices(name, len(batch.slice_indices))
     for i, sampling in enumerate(volume.samplings):
-        result.residuals.append(Residual(sampling.acceleration, sampling.draw, info.path.name, floors[i].dc_residual))
+        reference = REFERENCE if target is not None else NOISE_FLOOR
+        result.residuals.append(Residual(sampling.acceleration, sampling.draw, info.path.name, floors[i].dc_residual, reference))
         for name in methods:
             if (name, sampling.acceleration) not in result.unavailable:
                 result.scores.append(_score(name, sampling, volume, target, runs[(name, i)], output_dir))
 
 
 def _score(
-    name: str, sampling: Sampling, volume: BenchmarkVolume, target: np.ndarray, run: _Accumulator, output_dir: Path
+    name: str, sampling: Sampling, volume: BenchmarkVolume, target: np.ndarray | None, run: _Accumulator, output_dir: Path
 ) -> Score:
     reconstruction = np.concatenate(run.images)
     folder = output_dir / "reconstructions" / name / f"{sampling.acceleration:g}x" / f"mask{sampling.draw}"
@@ -622,23 +675,25 @@ def _score(
     if sampling.center_fraction is not None:
         attrs["center_fraction"] = sampling.center_fraction
     path = write_submission(folder, volume.info.path.name, reconstruction, attrs=attrs, header=volume.info.header_xml)
-    metrics = volume_metrics(evaluation_crop(torch.from_numpy(target)), evaluation_crop(torch.from_numpy(reconstruction)))
+    metrics = None
+    if target is not None:
+        metrics = volume_metrics(evaluation_crop(torch.from_numpy(target)), evaluation_crop(torch.from_numpy(reconstruction)))
     return Score(
         method=name,
         acceleration=sampling.acceleration,
         draw=sampling.draw,
         file=volume.info.path.name,
         slices=len(reconstruction),
-        ssim=metrics.ssim,
-        psnr=metrics.psnr,
-        nmse=metrics.nmse,
+        ssim=None if metrics is None else metrics.ssim,
+        psnr=None if metrics is None else metrics.psnr,
+        nmse=None if metrics is None else metrics.nmse,
         dc_residual=run.dc_residual,
         seconds=run.seconds,
         reconstruction=path.relative_to(output_dir).as_posix(),
     )
 
 
-def _example(info: VolumeInfo, target: np.ndarray, index: int, measured: Tensor, mask: Tensor) -> Example:
+def _example(info: VolumeInfo, target: np.ndarray | None, index: int, measured: Tensor, mask: Tensor) -> Example:
     plane = torch.broadcast_to(mask[0, 0] if mask.ndim == 4 else mask, measured.shape[-2:]).float().cpu()
     magnitude = rss(measured, dim=0).cpu()
     positive = magnitude[magnitude > 0]
@@ -647,15 +702,17 @@ def _example(info: VolumeInfo, target: np.ndarray, index: int, measured: Tensor,
     return Example(
         file=info.path.name,
         slice_index=index,
-        target=target[index],
-        data_range=float(target.max()),
+        target=None if target is None else target[index],
+        data_range=None if target is None else float(target.max()),
         mask=plane.numpy(),
         log_kspace=log_kspace.numpy(),
     )
 
 
-def example_ssim(example: Example, image: np.ndarray) -> float:
-    """SSIM of the example slice (fastMRI crop, the target volume's max as data range)."""
+def example_ssim(example: Example, image: np.ndarray) -> float | None:
+    """SSIM of the example slice (fastMRI crop, the target volume's max as data range); None without target."""
+    if example.target is None:
+        return None
     target = evaluation_crop(torch.from_numpy(example.target[None]))
     prediction = evaluation_crop(torch.from_numpy(image[None]))
     return ssim(target, prediction, data_range=example.data_range)

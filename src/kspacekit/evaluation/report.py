@@ -22,6 +22,7 @@ import numpy as np
 
 from kspacekit.errors import KspaceKitError
 from kspacekit.evaluation.benchmark import (
+    NOISE_FLOOR,
     REFERENCE,
     BenchmarkConfig,
     BenchmarkResult,
@@ -53,6 +54,14 @@ TABLE_METRICS = (
     ("nmse", "NMSE ↓", ".4f", False),
     ("dc_residual", "DC residual", ".4f", None),
 )
+FLOORS = (REFERENCE, NOISE_FLOOR)
+FLOOR_LABELS = {REFERENCE: "target (reference)", NOISE_FLOOR: "noise floor (no reference)"}
+NO_REFERENCE_NOTE = (
+    "NO REFERENCE EXISTS for these data: they were acquired undersampled and no fully sampled "
+    "target is available, so no SSIM, PSNR or NMSE can be computed. Judge the methods by their "
+    "images (one grey scale), their data-consistency residual against the noise floor estimated "
+    "from the data, and their time."
+)
 SIMULATED_BANNER = (
     "SIMULATED DATA. The k-space in this report was simulated from magnitude images (coil "
     "sensitivities, smooth phase and noise were synthesised). These numbers are not results "
@@ -73,7 +82,7 @@ def mean_std(summary: Summary, key: str, fmt: str, separator: str = " ± ") -> s
 
 
 def _best(summaries: Sequence[Summary], key: str, higher: bool | None) -> float | None:
-    values = [s.mean[key] for s in summaries if s.method != REFERENCE and s.mean.get(key) is not None]
+    values = [s.mean[key] for s in summaries if s.method not in FLOORS and s.mean.get(key) is not None]
     if higher is None or len(values) < 2:
         return None
     return max(values) if higher else min(values)  # type: ignore[type-var]
@@ -85,6 +94,12 @@ def _seconds(summary: Summary) -> str:
 
 def _unavailable_reasons(result: BenchmarkResult, acceleration: float) -> dict[str, str]:
     return {m: reason for (m, a), reason in result.unavailable.items() if a == acceleration}
+
+
+def _metrics_with_values(summaries: Sequence[Summary]) -> list[tuple[str, str, str, bool | None]]:
+    """The columns of :data:`TABLE_METRICS` that any summary has a value for (without a reference:
+    only the data-consistency residual)."""
+    return [m for m in TABLE_METRICS if any(s.mean.get(m[0]) is not None for s in summaries)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,21 +124,29 @@ def _show(axes, image: np.ndarray, title: str, vmax: float | None = None) -> Non
 def example_figure(result: BenchmarkResult, acceleration: float) -> bytes:
     """Target, mask and log k-space on top; each method's reconstruction and x5 error map below.
 
-    Images and error maps share one grey scale, 0 to the target volume's max.
+    Images and error maps share one grey scale, 0 to the target volume's max. Without a target:
+    mask and log k-space on top, the reconstructions below on one grey scale (0 to the largest
+    of their maxima), no error maps.
     """
     from matplotlib.figure import Figure
 
     example: Example = result.examples[acceleration]
     methods = result.methods
     columns = max(3, len(methods))
-    height, width = example.target.shape
+    reference = example.target is not None
+    height, width = next(iter(example.images.values()), example.mask).shape if not reference else example.target.shape
+    rows = 3 if reference else 2
     panel = 2.0
-    figure = Figure(figsize=(panel * columns * width / height + 0.2, panel * 3 + 0.6), layout="constrained")
-    grid = figure.subplots(3, columns, squeeze=False)
+    figure = Figure(figsize=(panel * columns * width / height + 0.2, panel * rows + 0.6), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
     for axes in grid.flat:
         axes.set_axis_off()
-    vmax = example.data_range
-    _show(grid[0, 0], example.target, "target", vmax)
+    if reference:
+        vmax = example.data_range
+        _show(grid[0, 0], example.target, "target", vmax)
+    else:
+        vmax = max((float(image.max()) for image in example.images.values()), default=1.0)
+        grid[0, 0].text(0.5, 0.5, "no reference\nexists", ha="center", va="center", fontsize=10)
     _show(grid[0, 1], example.mask, f"mask ({acceleration:g}x)", 1.0)
     _show(grid[0, 2], example.log_kspace, "measured k-space (log)")
     reasons = _unavailable_reasons(result, acceleration)
@@ -132,6 +155,9 @@ def example_figure(result: BenchmarkResult, acceleration: float) -> bytes:
         if image is None:
             why = "unavailable" if method in reasons else "not run"
             grid[1, column].text(0.5, 0.5, f"{method}\n{why}", ha="center", va="center", fontsize=9, wrap=True)
+            continue
+        if not reference:
+            _show(grid[1, column], image, method, vmax)
             continue
         _show(grid[1, column], image, f"{method}\nSSIM {example_ssim(example, image):.3f}", vmax)
         _show(grid[2, column], np.abs(image - example.target) * ERROR_GAIN, f"error x{ERROR_GAIN}", vmax)
@@ -144,17 +170,18 @@ def metrics_figure(result: BenchmarkResult) -> bytes:
     from matplotlib.figure import Figure
 
     summaries = result.summaries()
-    figure = Figure(figsize=(13, 3.4), layout="constrained")
-    panels = figure.subplots(1, len(TABLE_METRICS))
-    for axes, (key, heading, _, _) in zip(panels, TABLE_METRICS, strict=True):
-        for method in [*result.methods, REFERENCE]:
+    metrics = _metrics_with_values(summaries)
+    figure = Figure(figsize=(3.25 * len(metrics) + 1.0, 3.4), layout="constrained")
+    panels = figure.subplots(1, len(metrics), squeeze=False)[0]
+    for axes, (key, heading, _, _) in zip(panels, metrics, strict=True):
+        for method in [*result.methods, *FLOORS]:
             rows = [s for s in summaries if s.method == method and s.mean.get(key) is not None]
             if not rows:
                 continue
             x = [s.acceleration for s in rows]
             y = [s.mean[key] for s in rows]
             err = [s.std[key] or 0.0 for s in rows]
-            style = {"linestyle": "--", "color": "black"} if method == REFERENCE else {"marker": "o"}
+            style = {"linestyle": "--", "color": "black"} if method in FLOORS else {"marker": "o"}
             axes.errorbar(x, y, yerr=err, label=method, capsize=3, **style)
         axes.set_title(heading, fontsize=10)
         axes.set_xlabel("acceleration")
@@ -209,6 +236,9 @@ calibration (fully sampled centre) region and φ, the phase of the low-resolutio
 image (with one coil, S = 1). The <i>target (reference)</i> row is the target's own residual:
 the floor set by noise (the root-sum-of-squares target carries a noise bias) and by the model
 (phase finer than the calibration region, map errors, signal outside the cropped target).
+Without a target, the <i>noise floor</i> row is the residual the measurement noise alone would
+leave, sqrt(n σ²) / ||y|| over the n measured samples, with σ estimated from the outermost
+measured k-space (the median modulus there over sqrt(ln 2)).
 A residual well above that floor means the reconstruction disagrees with the measurements,
 e.g. it added, removed or moved structure. It is not a quality score: smoothing costs little
 (the measured energy sits at the k-space centre), and structure placed only where k-space was
@@ -231,15 +261,16 @@ def _image(png: bytes, alt: str) -> str:
 
 def _table(result: BenchmarkResult, acceleration: float) -> str:
     summaries = [s for s in result.summaries() if s.acceleration == acceleration]
-    best = {key: _best(summaries, key, higher) for key, _, _, higher in TABLE_METRICS}
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in TABLE_METRICS)
+    metrics = _metrics_with_values(summaries)
+    best = {key: _best(summaries, key, higher) for key, _, _, higher in metrics}
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in metrics)
     rows = [f"<tr><th>Method</th>{head}<th>s / slice</th><th>n</th></tr>"]
     reasons = _unavailable_reasons(result, acceleration)
     by_method = {s.method: s for s in summaries}
-    for method in [*result.methods, REFERENCE]:
+    for method in [*result.methods, *FLOORS]:
         if method in reasons:
             rows.append(
-                f'<tr><td>{html.escape(method)}</td><td class="unavailable" colspan="{len(TABLE_METRICS) + 2}">'
+                f'<tr><td>{html.escape(method)}</td><td class="unavailable" colspan="{len(metrics) + 2}">'
                 f"unavailable: {html.escape(reasons[method])}</td></tr>"
             )
             continue
@@ -247,12 +278,12 @@ def _table(result: BenchmarkResult, acceleration: float) -> str:
         if summary is None:
             continue
         cells = []
-        for key, _, fmt, _ in TABLE_METRICS:
-            text = "" if method == REFERENCE and key != "dc_residual" else html.escape(mean_std(summary, key, fmt))
-            is_best = best[key] is not None and summary.mean.get(key) == best[key] and method != REFERENCE
+        for key, _, fmt, _ in metrics:
+            text = "" if method in FLOORS and key != "dc_residual" else html.escape(mean_std(summary, key, fmt))
+            is_best = best[key] is not None and summary.mean.get(key) == best[key] and method not in FLOORS
             cells.append(f"<td><b>{text}</b></td>" if is_best else f"<td>{text}</td>")
-        label = "target (reference)" if method == REFERENCE else method
-        css = ' class="reference"' if method == REFERENCE else ""
+        label = FLOOR_LABELS.get(method, method)
+        css = ' class="reference"' if method in FLOORS else ""
         rows.append(
             f"<tr{css}><td>{html.escape(label)}</td>{''.join(cells)}<td>{_seconds(summary)}</td><td>{summary.count}</td></tr>"
         )
@@ -269,6 +300,7 @@ def _dataset_section(result: BenchmarkResult, description: str | None) -> str:
         ("image size", ", ".join(data.get("target_sizes", []))),
         ("acquisition", ", ".join(data.get("acquisitions", []))),
         ("simulated", "yes" if data.get("simulated") else ("some files" if data.get("simulated_files") else "no")),
+        ("reference", data.get("reference", "target")),
     ]
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in items)
     text = f"<p>{html.escape(description)}</p>" if description else ""
@@ -285,6 +317,7 @@ def render_html(result: BenchmarkResult, title: str, description: str | None = N
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         banner,
+        "" if result.has_reference else f'<p class="banner">{html.escape(NO_REFERENCE_NOTE)}</p>',
         "<h2>Data</h2>",
         _dataset_section(result, description),
         "<h2>Results</h2>",
@@ -363,26 +396,29 @@ def print_summary(result: BenchmarkResult, console: Console) -> None:
     for acceleration in result.accelerations:
         title = f"{acceleration:g}x: {result.sampling.get(acceleration, '')}"
         table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        by_method = {s.method: s for s in summaries if s.acceleration == acceleration}
+        metrics = _metrics_with_values(list(by_method.values()))
         table.add_column("method", no_wrap=True)
-        for key, _, _, _ in TABLE_METRICS:
+        for key, _, _, _ in metrics:
             table.add_column(headings[key], justify="right", no_wrap=True)
         table.add_column("s/slice", justify="right", no_wrap=True)
         reasons = _unavailable_reasons(result, acceleration)
-        by_method = {s.method: s for s in summaries if s.acceleration == acceleration}
-        for method in [*result.methods, REFERENCE]:
+        for method in [*result.methods, *FLOORS]:
             if method in reasons:
                 note = notes.setdefault(reasons[method], len(notes) + 1)
                 table.add_row(method, f"[red]n/a, note {note}[/red]")
-            elif method == REFERENCE and method in by_method:
+            elif method in FLOORS and method in by_method:
                 floor = mean_std(by_method[method], "dc_residual", formats["dc_residual"], "±")
-                table.add_row("target (floor)", "", "", "", floor)
+                table.add_row(FLOOR_LABELS[method], *[""] * (len(metrics) - 1), floor)
             elif method in by_method:
                 summary = by_method[method]
-                cells = [mean_std(summary, key, formats[key], "±") for key, _, _, _ in TABLE_METRICS]
+                cells = [mean_std(summary, key, formats[key], "±") for key, _, _, _ in metrics]
                 table.add_row(method, *cells, _seconds(summary))
         console.print(table)
     for reason, number in notes.items():
         console.print(f"note {number}: {escape(reason)}", highlight=False)
+    if not result.has_reference:
+        console.print(f"[bold]{NO_REFERENCE_NOTE}[/bold]")
     if result.dataset.get("simulated") or result.dataset.get("simulated_files"):
         console.print(f"[bold yellow]{SIMULATED_BANNER}[/bold yellow]")
 
