@@ -56,3 +56,18 @@ def test_room_imports_only_earlier_rooms(room: str) -> None:
         if _imported_rooms(path) - allowed
     }
     assert not wrong, f"imports against the layer order {ROOMS}: {wrong}"
+
+
+def test_test_files_have_distinct_names() -> None:
+    """tests/ has no __init__.py files, so pytest imports each test file by its base name: two files
+    with one name in different folders make the whole collection fail."""
+    tests = Path(__file__).resolve().parent
+    names = [path.name for path in tests.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+def test_architecture_doc_names_every_module() -> None:
+    """docs/architecture.md is the map of the package: every module is named in it."""
+    doc = (PACKAGE.parents[1] / "docs" / "architecture.md").read_text()
+    modules = [p for p in PACKAGE.rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    assert sorted(str(p.relative_to(PACKAGE)) for p in modules if f"`{p.stem}`" not in doc) == []
