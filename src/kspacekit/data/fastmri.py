@@ -429,8 +429,8 @@ def read_slice(volume: VolumeInfo | str | Path, index: int, kspace_key: str | No
 
 BATCH_KSPACE_BYTES = 16 * 2**20
 """k-space per batch when no batch size is given. Iterative methods need about 40 times a slice's
-k-space while they run (ESPIRiT maps of a 15-coil 640 x 368 slice: 1.2 GB), so large multi-coil
-slices go one at a time (peak memory well under 2 GB, see BENCHMARKS.md) and small ones together."""
+k-space while they run (ESPIRiT maps of a large multi-coil slice take gigabytes), so large
+multi-coil slices go one at a time and small ones together (peak memory: BENCHMARKS.md, Memory)."""
 MAX_AUTO_BATCH = 8
 
 

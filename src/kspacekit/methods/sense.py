@@ -178,8 +178,8 @@ class Sense(SenseModelMethod):
 
     ESPIRiT maps by default: unlike the sparsity-regularised methods, plain SENSE has nothing
     to suppress the noise that the RSS-normalised low-resolution maps amplify outside the
-    object (simulated 8-coil 4x problem of tests/test_methods_common.py: 21.9 dB with lowres
-    maps, below zero-filled's 22.0 dB; 26.6 dB with ESPIRiT).
+    object: with low-resolution maps it can fall below zero-filled (BENCHMARKS.md, "Design
+    measurements").
     """
 
     default_iterations = 30
