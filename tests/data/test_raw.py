@@ -38,7 +38,7 @@ def test_cfl_slice_dim_and_pe_override(tmp_path: Path) -> None:
     kspace = random_complex((1, 8, 6, 2) + (1,) * 9 + (4,))  # slices on BART dim 13
     write_cfl(tmp_path / "k", kspace)
     got = read_raw(tmp_path / "k.cfl", pe_axis=1)
-    expected = kspace[0, :, :, :, *([0] * 9), :].transpose(3, 2, 1, 0)  # (slices, coils, PHS2, PHS1)
+    expected = kspace[(0, slice(None), slice(None), slice(None), *([0] * 9), slice(None))].transpose(3, 2, 1, 0)  # (slices, coils, PHS2, PHS1)
     np.testing.assert_array_equal(got, expected)
 
 
