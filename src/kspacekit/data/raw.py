@@ -13,8 +13,11 @@ in which 1-D masks select columns. Supported inputs:
   ``(H, W, coils, slices)``, the usual MATLAB convention.
 - Siemens twix ``.dat`` (via ``twixtools``) and ISMRMRD ``.h5`` (via ``ismrmrd``): the file
   names its axes; lines are sorted into place by their phase-encode counters, repeated lines
-  (averages) are averaged, lines flagged reversed are flipped, and noise, navigator, phase
-  correction and calibration-only readouts are skipped.
+  (averages) are averaged, lines flagged reversed are flipped, and noise, navigator and phase
+  correction readouts are skipped. Parallel-imaging reference lines (twix ``PATREFSCAN``,
+  ISMRMRD ``ACQ_IS_PARALLEL_CALIBRATION``: GRAPPA's calibration lines, integrated or acquired
+  separately) go to their own line positions too, filling only lines that no image readout
+  holds, so an accelerated scan becomes its sampled lines plus a fully sampled centre.
 
 For array formats, ``coil_axis``, ``slice_axis`` and ``pe_axis`` (indices into the stored array,
 negative allowed) override the defaults; ``pe_axis`` becomes ``W``. Singleton axes that are
@@ -33,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +55,14 @@ BART_SLICE_DIM = 13
 CFL_SUFFIXES = (".cfl", ".hdr")
 ISMRMRD_SUFFIXES = (".h5", ".hdf5", ".mrd")
 # ISMRMRD acquisition flags of readouts that are not image data (ismrmrd.constants numbering).
-ISMRMRD_SKIPPED_FLAGS = (19, 20, 23, 24, 26, 27, 28, 29, 30, 31)
+ISMRMRD_SKIPPED_FLAGS = (19, 23, 24, 26, 27, 28, 29, 30, 31)
 ISMRMRD_REVERSE_FLAG = 22
+ISMRMRD_CALIBRATION_FLAG = 20  # a reference line only (21, reference and image, is an image line)
+# twix MDH flags of readouts that are not k-space lines of the image (twixtools' is_image_scan test).
+TWIX_SKIPPED_FLAGS = (
+    "ACQEND", "RTFEEDBACK", "HPFEEDBACK", "SYNCDATA", "REFPHASESTABSCAN", "PHASESTABSCAN", "PHASCOR",
+    "NOISEADJSCAN", "noname60",
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,11 @@ class Axes:
 
 @dataclass(frozen=True)
 class Readouts:
-    """Readouts of a line-by-line acquisition: ``data`` (n, coils, samples) plus counters per readout."""
+    """Readouts of a line-by-line acquisition: ``data`` (n, coils, samples) plus counters per readout.
+
+    ``reference`` marks parallel-imaging reference readouts (None: none): they fill only the
+    (slice, line) positions that no image readout holds.
+    """
 
     data: np.ndarray
     slice_index: np.ndarray
@@ -74,6 +88,7 @@ class Readouts:
     center_line: int
     center_sample: int
     num_lines: int | None = None
+    reference: np.ndarray | None = None
 
 
 def read_raw(
@@ -329,26 +344,47 @@ def _reject_key(key: str | None, path: Path) -> None:
 
 
 def _read_twix(path: Path) -> Readouts:
-    """Image readouts of the last measurement of a Siemens twix file (earlier ones are adjustments)."""
+    """Readouts of the last measurement of a Siemens twix file (earlier ones are adjustments)."""
     import twixtools
 
     try:
         measurement = twixtools.read_twix(str(path), verbose=False, parse_pmu=False, parse_geometry=False)[-1]
-    except Exception as err:  # twixtools raises bare exceptions of many kinds on foreign files
+    except Exception as err:  # noqa: BLE001 - twixtools raises bare exceptions of many kinds on foreign files
         raise KspaceKitError(f"not a readable Siemens twix file ({type(err).__name__}: {err})", path) from None
-    mdbs = [mdb for mdb in measurement["mdb"] if mdb.is_image_scan()]
-    if not mdbs:
+    return twix_readouts(measurement["mdb"], path)
+
+
+def twix_readouts(mdbs: Sequence[Any], path: Path) -> Readouts:
+    """Image and reference readouts of one twix measurement's MDBs (twixtools ``Mdb`` records).
+
+    Image readouts are those twixtools calls image scans (``PATREFANDIMASCAN`` lines are image
+    lines that also calibrate); reference readouts carry ``PATREFSCAN`` alone, whether integrated
+    between the image lines or acquired separately (then they may repeat image lines, which keep
+    the image readout). Every readout keeps its line counter, so :func:`assemble_lines` puts it
+    at its k-space position. Counters that cannot describe one k-space are one-line errors.
+    """
+    mdbs = [mdb for mdb in mdbs if not any(mdb.is_flag_set(flag) for flag in TWIX_SKIPPED_FLAGS)]
+    reference = np.array([mdb.is_flag_set("PATREFSCAN") and not mdb.is_flag_set("PATREFANDIMASCAN") for mdb in mdbs])
+    if reference.all():
         raise KspaceKitError("twix file holds no image readouts", path)
     _require_single(path, "partitions (3-D)", [mdb.cPar for mdb in mdbs])
     for name in ("cEco", "cRep", "cSet", "cPhs"):
         _require_single(path, name[1:].lower(), [getattr(mdb, name) for mdb in mdbs])
+    centres = sorted({(int(mdb.mdh.CenterLin), int(mdb.mdh.CenterCol)) for mdb in mdbs})
+    if len(centres) > 1:
+        raise KspaceKitError(f"readouts disagree on the k-space centre (line, sample): {centres}; not supported", path)
+    slices = np.array([mdb.cSlc for mdb in mdbs])
+    orphans = sorted(set(slices[reference].tolist()) - set(slices[~reference].tolist()))
+    if orphans:
+        raise KspaceKitError(f"reference lines for slices {orphans} that have no image lines", path)
     data = _stack_readouts([mdb.data[..., ::-1] if mdb.is_flag_set("REFLECT") else mdb.data for mdb in mdbs], path)
     return Readouts(
         data=data,
-        slice_index=np.array([mdb.cSlc for mdb in mdbs]),
+        slice_index=slices,
         line_index=np.array([mdb.cLin for mdb in mdbs]),
-        center_line=int(mdbs[0].mdh.CenterLin),
-        center_sample=int(mdbs[0].mdh.CenterCol),
+        center_line=centres[0][0],
+        center_sample=centres[0][1],
+        reference=reference,
     )
 
 
@@ -374,7 +410,8 @@ def _read_ismrmrd(path: Path) -> Readouts:
     except HDF5_READ_ERRORS as err:
         raise KspaceKitError(describe_read_error(err), path) from None
     acquisitions = [a for a in acquisitions if not any(a.is_flag_set(flag) for flag in ISMRMRD_SKIPPED_FLAGS)]
-    if not acquisitions:
+    reference = np.array([a.is_flag_set(ISMRMRD_CALIBRATION_FLAG) for a in acquisitions], bool)
+    if reference.all():
         raise KspaceKitError("ISMRMRD file holds no image acquisitions", path)
     _require_single(path, "kspace_encode_step_2 values (3-D)", [a.idx.kspace_encode_step_2 for a in acquisitions])
     for name in ("contrast", "repetition", "set", "phase"):
@@ -388,6 +425,7 @@ def _read_ismrmrd(path: Path) -> Readouts:
         center_line=info.center_line if info else int(lines.max() + 1) // 2,
         center_sample=int(acquisitions[0].center_sample),
         num_lines=info.encoded_size[1] if info else None,
+        reference=reference,
     )
 
 
@@ -408,7 +446,8 @@ def assemble_lines(readouts: Readouts, path: Path) -> np.ndarray:
 
     Lines missing on one side of the centre (partial Fourier, asymmetric echo) are zero-filled
     so that the echo centre and the centre line land at the array centre; repeated
-    (slice, line) readouts are averaged.
+    (slice, line) readouts are averaged; reference readouts are used only at (slice, line)
+    positions that no image readout holds.
     """
     _, coils, samples = readouts.data.shape
     line_half = max(readouts.center_line, int(readouts.line_index.max()) + 1 - readouts.center_line)
@@ -418,15 +457,20 @@ def assemble_lines(readouts: Readouts, path: Path) -> np.ndarray:
     line_offset = line_half - readouts.center_line
     sample_offset = sample_half - readouts.center_sample
     slice_ids, slice_index = np.unique(readouts.slice_index, return_inverse=True)
-    kspace = np.zeros((len(slice_ids), coils, 2 * sample_half, 2 * line_half), np.complex128)
-    counts = np.zeros((len(slice_ids), 2 * line_half))
     lines = readouts.line_index + line_offset
     if lines.min() < 0:
         raise KspaceKitError("phase-encode counters lie outside the encoded matrix", path)
+    reference = np.zeros(len(lines), bool) if readouts.reference is None else readouts.reference
+    imaged = np.zeros((len(slice_ids), 2 * line_half), bool)
+    imaged[slice_index[~reference], lines[~reference]] = True
+    used = ~reference | ~imaged[slice_index, lines]
+    slice_index, lines = slice_index[used], lines[used]
+    counts = np.zeros((len(slice_ids), 2 * line_half))
     np.add.at(counts, (slice_index, lines), 1)
     by_line = np.zeros((len(slice_ids), 2 * line_half, coils, samples), np.complex128)
-    np.add.at(by_line, (slice_index, lines), readouts.data)
+    np.add.at(by_line, (slice_index, lines), readouts.data[used])
     by_line /= np.maximum(counts, 1)[..., None, None]
+    kspace = np.zeros((len(slice_ids), coils, 2 * sample_half, 2 * line_half), np.complex128)
     kspace[:, :, sample_offset : sample_offset + samples, :] = by_line.transpose(0, 2, 3, 1)
     return kspace
 
