@@ -26,12 +26,18 @@ def reconstruct(
         Optional[float], typer.Option(help="Fraction of fully sampled centre lines [default: 0.08].")
     ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Mask seed; default: a per-file seed from the file name, as fastMRI.")] = None,
-    kspace_key: Annotated[Optional[str], typer.Option(help="Dataset to read, e.g. kspace_4af or kspace_8af in course files.")] = None,
+    kspace_key: Annotated[
+        Optional[str],
+        typer.Option(help="Dataset to read, e.g. kspace_4af [default: every course key, into OUTPUT/4x, OUTPUT/8x]."),
+    ] = None,
     lam: Annotated[Optional[float], typer.Option(help="Regularisation weight for methods that have one (default: automatic).")] = None,
     iterations: Annotated[
         Optional[int], typer.Option(help="Iteration limit of iterative methods (sense, grappa, tv, wavelet) [default: theirs].")
     ] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Weights for learned methods (default: shipped weights).")] = None,
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Option(help="Weights for learned methods (default: shipped); outputs record which, with its sha256."),
+    ] = None,
     batch_size: Annotated[
         Optional[int],
         typer.Option(help="Slices reconstructed together [default: those whose k-space fits 16 MiB, 1 to 8]."),
@@ -43,7 +49,8 @@ def reconstruct(
 
     Files that carry their own sampling (a stored mask or mask_2d, course files, raw files with
     zeros) are reconstructed from exactly their samples, and the undersampling options are an
-    error for them; fully sampled files are undersampled retrospectively with
+    error for them; a course file gives OUTPUT/4x/NAME.h5 and OUTPUT/8x/NAME.h5 unless
+    --kspace-key picks one; fully sampled files are undersampled retrospectively with
     --mask/--acceleration/--center-fraction/--seed.
     """
     import sys
@@ -64,7 +71,9 @@ def reconstruct(
         input, output, recon, undersampling=undersampling, kspace_key=kspace_key, batch_size=batch_size,
         device=resolve_device(device), overwrite=overwrite,
     )
-    print(f"wrote {len(result.written)} of {result.files} volumes to {output}", file=sys.stderr)
+    files = sum(len(volume.outputs) for volume in result.written)
+    per_acceleration = f" ({files} files, one per acceleration)" if files != len(result.written) else ""
+    print(f"wrote {len(result.written)} of {result.files} volumes to {output}{per_acceleration}", file=sys.stderr)
     for failure in result.failures:
         print(f"kspacekit: failed: {failure}", file=sys.stderr)
     if result.failures:

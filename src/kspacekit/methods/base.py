@@ -77,6 +77,11 @@ class ReconstructionMethod(ABC):
     def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
         """Return float32 magnitude images (B, h, w) with (h, w) == meta.target_size."""
 
+    def provenance(self, meta: ReconMeta) -> dict[str, str]:
+        """What an output file must record to say how it was made, beyond the method's name and
+        the sampling (learned methods: the weights used for a batch like ``meta``); nothing here."""
+        return {}
+
     def __call__(self, kspace: Tensor | np.ndarray, mask: Tensor | np.ndarray, meta: ReconMeta | None = None) -> Tensor | np.ndarray:
         """Reconstruct a batch (B, C, H, W) or one slice (C, H, W), torch or NumPy.
 

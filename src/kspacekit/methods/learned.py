@@ -8,6 +8,7 @@ batch's ``meta.acceleration`` (see ``kspacekit/weights/MODEL_CARD.md``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -64,6 +65,7 @@ class LearnedMethod(ReconstructionMethod):
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.data_consistent = data_consistent
         self._cache: dict[tuple[Path, torch.device], nn.Module] = {}
+        self._sha256: dict[Path, str] = {}
         if self.checkpoint is not None:
             self._model(self.checkpoint, torch.device("cpu"))  # fail now on a bad checkpoint
 
@@ -74,9 +76,24 @@ class LearnedMethod(ReconstructionMethod):
             self._cache[key] = model_from_checkpoint(checkpoint, path, self.model_name).to(device).eval()
         return self._cache[key]
 
+    def weights(self, meta: ReconMeta) -> Path:
+        """The checkpoint used for a batch like ``meta``: the one given, else the nearest shipped one."""
+        return self.checkpoint or nearest_weights(self.model_name, meta.acceleration)
+
+    def provenance(self, meta: ReconMeta) -> dict[str, str]:
+        """``checkpoint``: the given file's absolute path, or ``shipped:<file name>``; and its ``checkpoint_sha256``."""
+        path = self.weights(meta)
+        if path not in self._sha256:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            self._sha256[path] = digest.hexdigest()
+        name = f"shipped:{path.name}" if self.checkpoint is None else str(path.resolve())
+        return {"checkpoint": name, "checkpoint_sha256": self._sha256[path]}
+
     def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
-        path = self.checkpoint or nearest_weights(self.model_name, meta.acceleration)
-        model = self._model(path, kspace.device)
+        model = self._model(self.weights(meta), kspace.device)
         mask = mask.to(device=kspace.device, dtype=torch.float32)
         if not self.data_consistent:
             return model(kspace, mask, meta.target_size, meta.num_low_frequencies).float()

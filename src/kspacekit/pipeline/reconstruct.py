@@ -4,8 +4,10 @@ Data flows one way: file -> slices (streamed in batches, one volume at a time) -
 images -> ``<output>/<input name>.h5`` (fastMRI submission format). Files that carry their own
 sampling (a stored ``mask`` or ``mask_2d``, a course key, zeros where nothing was measured)
 are reconstructed from exactly those samples; asking to undersample them again is an error.
-Fully sampled files are undersampled retrospectively with one mask per volume, seeded per file
-name as fastMRI does.
+A course file without ``kspace_key`` gives one output per acceleration it holds,
+``<output>/4x/<input name>.h5`` and ``<output>/8x/<input name>.h5``. Fully sampled files are
+undersampled retrospectively with one mask per volume, seeded per file name as fastMRI does.
+Every output records the method, the sampling and, for learned methods, the checkpoint.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from kspacekit.data import (
     iter_volume_batches,
     write_submission,
 )
-from kspacekit.data.layout import h5_files
+from kspacekit.data.layout import course_acceleration, h5_files
 from kspacekit.errors import KspaceKitError
 from kspacekit.methods import ReconMeta, ReconstructionMethod, create_method
 from kspacekit.outputs import check_writable, output_path_for
@@ -79,14 +81,22 @@ class Undersampling:
 
 @dataclass
 class VolumeResult:
-    """What happened to one input file."""
+    """What happened to one input file: each output file written, with the attributes it records."""
 
     input: Path
-    output: Path | None = None
+    outputs: dict[Path, dict[str, object]] = field(default_factory=dict)
     slices: int = 0
     seconds: float = 0.0
-    error: str | None = None
-    attrs: dict[str, object] = field(default_factory=dict)
+
+
+def volume_outputs(info: VolumeInfo, output_dir: Path, kspace_key: str | None) -> dict[str, Path]:
+    """The k-space dataset(s) to reconstruct and the output file of each: ``kspace_key`` (else the
+    file's default) into ``output_dir``; without ``kspace_key``, every course key of a course file
+    (``kspace_4af`` -> ``output_dir/4x``), so that neither acceleration overwrites the other."""
+    keys = [key for key in info.kspace_keys if course_acceleration(key) is not None]
+    if kspace_key is not None or not keys or info.default_kspace_key() not in keys:
+        return {kspace_key or info.default_kspace_key(): output_path_for(output_dir, info.path.name)}
+    return {key: output_path_for(output_dir / f"{course_acceleration(key):g}x", info.path.name) for key in keys}
 
 
 def check_undersampling(info: VolumeInfo, kspace_key: str | None, undersampling: Undersampling | None) -> None:
@@ -137,6 +147,7 @@ def _volume_slices(
                 acceleration=batch.acceleration or meta.acceleration,
             )
             used = {"mask": "file", "sampling": own, "acceleration": meta.acceleration}
+        used.update(method.provenance(meta))
         images = method(kspace * mask, mask, meta)
         yield images.cpu().numpy(), {k: v for k, v in used.items() if v is not None}
 
@@ -153,30 +164,34 @@ def reconstruct_volume(
     overwrite: bool = False,
     on_slices: Callable[[int], None] = lambda n: None,
 ) -> VolumeResult:
-    """Reconstruct one inspected file and write its submission file.
+    """Reconstruct one inspected file and write its submission file(s) (:func:`volume_outputs`).
 
     ``undersampling``: how to undersample a fully sampled file (None: :class:`Undersampling`'s
     defaults); given for a file that carries its own sampling, it is an error (nothing is
-    drawn over undersampled data). Problems with the file or the output raise :class:`KspaceKitError`; nothing is written then.
+    drawn over undersampled data). Problems with the file or the outputs raise
+    :class:`KspaceKitError`; nothing is written when the file or one of its outputs is refused.
     """
-    out_path = output_path_for(output_dir, info.path.name)
-    check_writable(out_path, overwrite)
+    outputs = volume_outputs(info, output_dir, kspace_key)
+    for out_path in outputs.values():
+        check_writable(out_path, overwrite)
     start = time.perf_counter()
-    images, used = [], {}
+    results: dict[Path, tuple[np.ndarray, dict[str, object]]] = {}
     try:
-        for batch_images, used in _volume_slices(info, method, undersampling, kspace_key, batch_size, device):
-            images.append(batch_images)
-            on_slices(len(batch_images))
+        for key, out_path in outputs.items():
+            images, used = [], {}
+            for batch_images, used in _volume_slices(info, method, undersampling, key, batch_size, device):
+                images.append(batch_images)
+                on_slices(len(batch_images))
+            results[out_path] = np.concatenate(images), {"method": method.name, **used}
     except KspaceKitError as err:  # e.g. a method's "too few centre lines": say which file
         if err.path is not None:
             raise
         raise KspaceKitError(err.message, info.path) from None
     seconds = time.perf_counter() - start
-    attrs = {"method": method.name, **used}
-    write_submission(
-        output_dir, info.path.name, np.concatenate(images), attrs=attrs, header=info.header_xml, overwrite=overwrite
-    )
-    return VolumeResult(info.path, out_path, info.num_slices, seconds, attrs=attrs)
+    for out_path, (images, attrs) in results.items():
+        write_submission(out_path.parent, info.path.name, images, attrs=attrs, header=info.header_xml,
+                         overwrite=overwrite)
+    return VolumeResult(info.path, {path: attrs for path, (_, attrs) in results.items()}, info.num_slices, seconds)
 
 
 @dataclass
@@ -217,7 +232,9 @@ def reconstruct_folder(
                 raise
             result.failures.append(str(err))
     with progress_bar() if show_progress else contextlib.nullcontext() as progress:
-        task = progress.add_task(method.name, total=sum(i.num_slices for i in infos)) if progress else None
+        total = sum(info.num_slices * len(volume_outputs(info, output_dir, volume_options.get("kspace_key")))
+                    for info in infos)
+        task = progress.add_task(method.name, total=total) if progress else None
         for info in infos:
             try:
                 result.written.append(reconstruct_volume(
