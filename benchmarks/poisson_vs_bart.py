@@ -172,12 +172,13 @@ def figure(output: Path, folder: Path) -> None:
     """Zero-filled, tv and wavelet of the real prospectively undersampled brains, one row each."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from PIL import Image
 
     files = {
         "SigPy tutorial brain, Poisson 8x": DATA / "sigpy_tutorial_brain_poisson8x_8ch.npy",
         "BART workshop brain, Poisson": DATA / "bartws2016_brain_poisson_8ch.cfl",
     }
-    fig = Figure(figsize=(9, 6.4), layout="constrained")
+    fig = Figure(figsize=(9, 6.4), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(files), len(METHODS), squeeze=False)
     for row, (title, source) in enumerate(files.items()):
@@ -192,8 +193,11 @@ def figure(output: Path, folder: Path) -> None:
             axes[row, column].set_axis_off()
     fig.suptitle("Real prospectively undersampled k-space (no reference exists):\n"
                  "kspacekit convert + kspacekit reconstruct, defaults; one grey scale per row", fontsize=9)
-    fig.savefig(output, dpi=110)
-    print(f"\nwrote {output}")
+    canvas = fig.canvas
+    canvas.draw()
+    # grey images and black text: one 8-bit grey channel keeps the PNG small for the README
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).convert("L").save(output, optimize=True)
+    print(f"\nwrote {output} ({output.stat().st_size // 1024} KiB)")
 
 
 def main() -> None:
