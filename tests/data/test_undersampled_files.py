@@ -263,3 +263,34 @@ def test_3d_volume_with_an_undersampled_readout_is_refused(tmp_path, monkeypatch
     code, _, err = run_main(["convert", tmp_path / "vol.cfl", tmp_path / "vol.h5"], monkeypatch, capsys)
     assert code == 2 and err.count("\n") == 1 and "vol.cfl" in err and "readout axis (0) is itself undersampled" in err
     assert not (tmp_path / "vol.h5").exists()
+
+
+def bad_own_sampling_files(folder: Path) -> dict[Path, str]:
+    """Files whose own sampling cannot be reconstructed: no centre region (2-D mask, 1-D mask, raw
+    zeros) or an all-zero k-space that still carries a mask."""
+    full = synthetic_kspace(2, COILS, HEIGHT, WIDTH, seed=12)
+    no_centre = (np.random.default_rng(1).random((HEIGHT, WIDTH)) < 0.3).astype(np.float32)
+    no_centre[HEIGHT // 2 - 3 : HEIGHT // 2 + 3, WIDTH // 2 - 3 : WIDTH // 2 + 3] = 0
+    lines = np.zeros(WIDTH, np.float32)
+    lines[::3] = 1
+    lines[WIDTH // 2 - 1 : WIDTH // 2 + 1] = 0
+    return {
+        write_h5(folder / "no_centre_2d.h5", kspace=full * no_centre, mask_2d=no_centre): "centre region",
+        write_h5(folder / "no_centre_1d.h5", kspace=full * lines, mask=lines): "centre region",
+        write_h5(folder / "no_centre_raw.h5", kspace=full * no_centre): "centre region",
+        write_h5(folder / "zeros_masked.h5", kspace=0 * full, mask_2d=poisson_pattern()): "all zero",
+    }
+
+
+@pytest.mark.parametrize("command", ["reconstruct", "benchmark", "show"])
+def test_own_sampling_without_centre_or_signal_is_one_line_everywhere(command, tmp_path, monkeypatch, capsys):
+    for path, problem in bad_own_sampling_files(tmp_path).items():
+        out = tmp_path / f"out_{path.stem}"
+        args = {
+            "reconstruct": ["reconstruct", "-i", path, "-o", out, "--method", "zero-filled", "--device", "cpu"],
+            "benchmark": ["benchmark", "-d", path, "-o", out, "--methods", "zero-filled,sense", "--device", "cpu"],
+            "show": ["show", path, "-o", out / "slice.png"],
+        }[command]
+        code, _, err = run_main(args, monkeypatch, capsys)
+        assert code == 2 and err.count("\n") == 1 and str(path) in err and problem in err, err
+        assert not [p for p in out.rglob("*") if p.is_file()]  # no partial output

@@ -53,6 +53,7 @@ from kspacekit.data.layout import (
 from kspacekit.data.layout import (
     TARGET_KEYS as TARGET_KEYS,  # re-exported for callers not yet on data.layout
 )
+from kspacekit.data.raw import check_calibration_region
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
 from kspacekit.physics.masks import count_center_lines
 
@@ -206,10 +207,8 @@ def _read_masks(
     return masks
 
 
-def _zero_filled(path: Path, hf: h5py.File, num_slices: int, padding: tuple[int, int]) -> bool:
-    """Whether the middle slice of ``kspace`` has zeros where nothing was measured: a sample
-    missing inside the sampled rows and acquired columns (zero rows, e.g. an asymmetric echo, and
-    zero columns outside the header's acquired range do not count). An all-zero slice is an error."""
+def _sampled_middle_slice(path: Path, hf: h5py.File, num_slices: int) -> np.ndarray:
+    """Where the middle slice of ``kspace`` is nonzero (H, W); an all-zero slice is an error."""
     index = num_slices // 2
     try:
         plane = np.asarray(hf[KSPACE_KEY][index])
@@ -220,6 +219,13 @@ def _zero_filled(path: Path, hf: h5py.File, num_slices: int, padding: tuple[int,
         sampled = sampled.any(axis=0)
     if not sampled.any():
         raise KspaceKitError(f"k-space is all zero (slice {index}); nothing was measured", path)
+    return sampled
+
+
+def _has_holes(sampled: np.ndarray, padding: tuple[int, int]) -> bool:
+    """Whether k-space has zeros where nothing was measured: a sample missing inside the sampled
+    rows and acquired columns (zero rows, e.g. an asymmetric echo, and zero columns outside the
+    header's acquired range do not count)."""
     inside = sampled[:, padding[0] : padding[1]]
     return not inside[inside.any(axis=1)].all()
 
@@ -291,7 +297,13 @@ def _describe(path: Path, hf: h5py.File) -> VolumeInfo:
     _check_numeric_attrs(path, attrs, width)
     padding = (header.padding_left, header.padding_right) if header is not None else (0, width)
     kind = _kind(kspace_keys, target_key, masks)
-    zero_filled = kind == "raw" and _zero_filled(path, hf, num_slices, padding)
+    zero_filled = False
+    if kind in ("raw", "test"):  # a file's own sampling: measured somewhere, its centre sampled
+        sampled = _sampled_middle_slice(path, hf, num_slices)
+        zero_filled = kind == "raw" and _has_holes(sampled, padding)
+        own = masks[KSPACE_KEY] if kind == "test" else sampled if zero_filled else None
+        if own is not None:  # a small centre (fastMRI's 8x test masks) is each method's to judge
+            check_calibration_region(own, (height, width), path, minimum=1)
 
     if target_hw is not None:
         target_size = target_hw
