@@ -199,6 +199,7 @@ class Score:
     dc_residual: float | None
     seconds: float
     reconstruction: str  # path of the submission file, relative to the output folder
+    steps: float | None = None  # mean fitting steps per slice, for methods that fit per slice (``last_steps``)
 
     @property
     def seconds_per_slice(self) -> float:
@@ -241,6 +242,7 @@ class Summary:
     mean: dict[str, float | None]
     std: dict[str, float | None]
     seconds_per_slice: float | None  # None for the target's residual floor
+    steps: float | None = None  # mean of the scores' steps per slice; None: the method reported none
 
 
 @dataclass
@@ -275,7 +277,9 @@ class BenchmarkResult:
                 if scores:
                     values = {name: [getattr(s, name) for s in scores] for name in METRICS}
                     seconds = sum(s.seconds for s in scores) / sum(s.slices for s in scores)
-                    result.append(Summary(method, acceleration, len(scores), *_mean_std(values), seconds))
+                    steps = [s.steps for s in scores if s.steps is not None]
+                    mean_steps = sum(steps) / len(steps) if steps else None
+                    result.append(Summary(method, acceleration, len(scores), *_mean_std(values), seconds, mean_steps))
             for reference in (REFERENCE, NOISE_FLOOR):
                 floor = [r.dc_residual for r in self.residuals if (r.acceleration, r.reference) == (acceleration, reference)]
                 if floor:
@@ -500,6 +504,7 @@ class _Accumulator:
 
     images: list[np.ndarray] = field(default_factory=list)
     seconds: float = 0.0
+    steps: list[int] = field(default_factory=list)  # per slice, from a method's ``last_steps``
     residual_sq: float = 0.0
     measured_sq: float = 0.0
     consistent: bool = True
@@ -510,6 +515,10 @@ class _Accumulator:
         else:
             self.residual_sq += terms[0].sum().item()
             self.measured_sq += terms[1].sum().item()
+
+    @property
+    def mean_steps(self) -> float | None:
+        return sum(self.steps) / len(self.steps) if self.steps else None
 
     @property
     def dc_residual(self) -> float | None:
@@ -652,6 +661,7 @@ def _run_volume(
                     result.unavailable[(name, sampling.acceleration)] = f"failed: {type(err).__name__}: {err}"
                     continue
                 run.images.append(images.float().cpu().numpy())
+                run.steps.extend(getattr(methods[name], "last_steps", []))
                 run.add_consistency(None if maps is None else consistency_terms(images, measured, mask, maps))
                 if capture:
                     result.examples[sampling.acceleration].images[name] = run.images[-1][row]
@@ -690,6 +700,7 @@ def _score(
         dc_residual=run.dc_residual,
         seconds=run.seconds,
         reconstruction=path.relative_to(output_dir).as_posix(),
+        steps=run.mean_steps,
     )
 
 

@@ -45,7 +45,7 @@ ERROR_GAIN = 5
 """Error maps show |reconstruction - target| times this, on the images' grey scale."""
 CSV_COLUMNS = (
     "method", "acceleration", "draw", "file", "slices", "ssim", "psnr", "nmse", "dc_residual",
-    "seconds", "seconds_per_slice", "reconstruction",
+    "seconds", "seconds_per_slice", "steps", "reconstruction",
 )
 # (key, heading, format, higher is better) of the table columns
 TABLE_METRICS = (
@@ -90,6 +90,15 @@ def _best(summaries: Sequence[Summary], key: str, higher: bool | None) -> float 
 
 def _seconds(summary: Summary) -> str:
     return "" if summary.seconds_per_slice is None else f"{summary.seconds_per_slice:.3g}"
+
+
+def _steps(summary: Summary) -> str:
+    return "" if summary.steps is None else f"{summary.steps:.3g}"
+
+
+def _has_steps(summaries: Sequence[Summary]) -> bool:
+    """Whether any method reported fitting steps (the steps column is shown only then)."""
+    return any(s.steps is not None for s in summaries)
 
 
 def _unavailable_reasons(result: BenchmarkResult, acceleration: float) -> dict[str, str]:
@@ -246,6 +255,9 @@ not measured cannot be seen by any such check; the error maps and the metrics sh
 <dt>Seconds per slice</dt>
 <dd>Wall time of the method's reconstruction calls (batches of slices, model loading on first
 use included) divided by the number of slices, on the device listed below.</dd>
+<dt>Steps</dt>
+<dd>For methods that fit each slice (e.g. scan-learned): the mean number of fitting steps per
+slice; shown only when such a method ran.</dd>
 <dt>Images</dt>
 <dd>One slice (the middle slice of the first volume, first mask draw). Target, reconstructions
 and error maps (|x − target| × {ERROR_GAIN}) share one grey scale from 0 to the target volume's
@@ -264,13 +276,14 @@ def _table(result: BenchmarkResult, acceleration: float) -> str:
     metrics = _metrics_with_values(summaries)
     best = {key: _best(summaries, key, higher) for key, _, _, higher in metrics}
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _, _ in metrics)
-    rows = [f"<tr><th>Method</th>{head}<th>s / slice</th><th>n</th></tr>"]
+    steps = _has_steps(summaries)
+    rows = [f"<tr><th>Method</th>{head}<th>s / slice</th>{'<th>steps</th>' if steps else ''}<th>n</th></tr>"]
     reasons = _unavailable_reasons(result, acceleration)
     by_method = {s.method: s for s in summaries}
     for method in [*result.methods, *FLOORS]:
         if method in reasons:
             rows.append(
-                f'<tr><td>{html.escape(method)}</td><td class="unavailable" colspan="{len(metrics) + 2}">'
+                f'<tr><td>{html.escape(method)}</td><td class="unavailable" colspan="{len(metrics) + 2 + steps}">'
                 f"unavailable: {html.escape(reasons[method])}</td></tr>"
             )
             continue
@@ -284,8 +297,10 @@ def _table(result: BenchmarkResult, acceleration: float) -> str:
             cells.append(f"<td><b>{text}</b></td>" if is_best else f"<td>{text}</td>")
         label = FLOOR_LABELS.get(method, method)
         css = ' class="reference"' if method in FLOORS else ""
+        steps_cell = f"<td>{_steps(summary)}</td>" if steps else ""
         rows.append(
-            f"<tr{css}><td>{html.escape(label)}</td>{''.join(cells)}<td>{_seconds(summary)}</td><td>{summary.count}</td></tr>"
+            f"<tr{css}><td>{html.escape(label)}</td>{''.join(cells)}<td>{_seconds(summary)}</td>{steps_cell}"
+            f"<td>{summary.count}</td></tr>"
         )
     return "<table>\n" + "\n".join(rows) + "\n</table>"
 
@@ -402,6 +417,9 @@ def print_summary(result: BenchmarkResult, console: Console) -> None:
         for key, _, _, _ in metrics:
             table.add_column(headings[key], justify="right", no_wrap=True)
         table.add_column("s/slice", justify="right", no_wrap=True)
+        steps = _has_steps(list(by_method.values()))
+        if steps:
+            table.add_column("steps", justify="right", no_wrap=True)
         reasons = _unavailable_reasons(result, acceleration)
         for method in [*result.methods, *FLOORS]:
             if method in reasons:
@@ -413,7 +431,7 @@ def print_summary(result: BenchmarkResult, console: Console) -> None:
             elif method in by_method:
                 summary = by_method[method]
                 cells = [mean_std(summary, key, formats[key], "±") for key, _, _, _ in metrics]
-                table.add_row(method, *cells, _seconds(summary))
+                table.add_row(method, *cells, _seconds(summary), *([_steps(summary)] if steps else []))
         console.print(table)
     for reason, number in notes.items():
         console.print(f"note {number}: {escape(reason)}", highlight=False)
