@@ -30,7 +30,10 @@ def reconstruct(
         Optional[str],
         typer.Option(help="Dataset to read, e.g. kspace_4af [default: every course key, into OUTPUT/4x, OUTPUT/8x]."),
     ] = None,
-    lam: Annotated[Optional[float], typer.Option(help="Regularisation weight for methods that have one (default: automatic).")] = None,
+    lam: Annotated[
+        Optional[str],
+        typer.Option(help="number, or auto / holdout (tv, wavelet: chosen by k-space hold-out, about 5x the time)"),
+    ] = None,
     iterations: Annotated[
         Optional[int], typer.Option(help="Iteration limit of iterative methods (sense, grappa, tv, wavelet) [default: theirs].")
     ] = None,

@@ -249,10 +249,12 @@ def reconstruct_folder(
 
 
 def create_method_with(
-    name: str, *, lam: float | None = None, iterations: int | None = None, checkpoint: Path | None = None
+    name: str, *, lam: float | str | None = None, iterations: int | None = None, checkpoint: Path | None = None
 ) -> ReconstructionMethod:
     """The method ``name`` with the command-line options that were given (None: the method's own
-    default); :func:`create_method` refuses an option the method does not take."""
+    default); :func:`create_method` refuses an option the method does not take. ``lam``: a number
+    (also as text) or a rule name the method has (``lambda_rules``: tv and wavelet take "auto" and
+    "holdout"), checked by the method (:func:`kspacekit.optim.regularization.check_lambda`)."""
     if iterations is not None and iterations < 1:
         raise KspaceKitError(f"--iterations must be at least 1, got {iterations}")
     options = {"lam": lam, "iterations": iterations, "checkpoint": checkpoint}
