@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from kspacekit.errors import KspaceKitError
 from kspacekit.methods.base import ReconMeta, ReconstructionMethod, register
+from kspacekit.methods.sense import consistent_learned_output
 from kspacekit.models.checkpoints import load_checkpoint, model_from_checkpoint
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
@@ -101,9 +102,6 @@ class LearnedMethod(ReconstructionMethod):
             output = model.predicted_kspace(kspace, mask, meta.num_low_frequencies)
         else:
             output = model(kspace, mask, meta.target_size, meta.num_low_frequencies).float()
-        # Imported here rather than at the top while the import block is being reworked (#16).
-        from kspacekit.methods.sense import consistent_learned_output
-
         return consistent_learned_output(output, kspace, mask, meta.target_size, self.name)
 
 
