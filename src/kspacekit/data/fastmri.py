@@ -53,8 +53,8 @@ from kspacekit.data.layout import (
 from kspacekit.data.layout import (
     TARGET_KEYS as TARGET_KEYS,  # re-exported for callers not yet on data.layout
 )
-from kspacekit.data.raw import check_calibration_region
 from kspacekit.errors import HDF5_READ_ERRORS, KspaceKitError, describe_read_error
+from kspacekit.physics.coils import check_calibration_region
 from kspacekit.physics.masks import count_center_lines
 
 

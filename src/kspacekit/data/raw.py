@@ -595,6 +595,8 @@ def convert_to_fastmri(
         attrs["acceleration"] = sampling.acceleration
         if sampling.line_wise:
             attrs["num_low_frequency"] = sampling.num_low_frequencies  # fastMRI test files spell it so
+        from kspacekit.physics.coils import check_calibration_region
+
         check_calibration_region(sampling.columns if sampling.line_wise else sampling.pattern, kspace.shape[-2:], source)
     mask = None if target is not None else sampling.columns if sampling.line_wise else sampling.pattern
     header = None
@@ -627,27 +629,3 @@ def parse_voxel_size(text: str) -> tuple[float, float, float]:
     if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
         raise KspaceKitError(f"--voxel-size must be three positive numbers in mm (readout,ky,kz), got {text!r}")
     return values  # type: ignore[return-value]
-
-
-def check_calibration_region(pattern: np.ndarray, shape: tuple[int, int], path: Path, minimum: int | None = None) -> None:
-    """Undersampled data must have a fully sampled centre region that coil maps and kernels can
-    calibrate from, at least ``minimum`` (default ``MIN_CALIBRATION_LINES``) along each axis.
-    ``pattern``: the sampled (H, W) locations, or a 1-D line mask (W,), of k-space of ``shape``."""
-    import torch
-
-    from kspacekit.physics.coils import MIN_CALIBRATION_LINES, calibration_region
-
-    plane = torch.from_numpy(np.asarray(pattern) != 0)
-    try:
-        rows, columns = calibration_region(plane.reshape(1, 1, -1 if plane.ndim == 2 else 1, shape[1]), shape)
-    except KspaceKitError:
-        size = (0, 0)
-    else:
-        size = (rows.stop - rows.start, columns.stop - columns.start)
-    if min(size) < (MIN_CALIBRATION_LINES if minimum is None else minimum):
-        found = "the k-space centre is not sampled" if min(size) == 0 else f"largest {size[0]}x{size[1]}"
-        raise KspaceKitError(
-            f"no fully sampled centre region to calibrate from ({found}; coil maps need "
-            f"at least {MIN_CALIBRATION_LINES}x{MIN_CALIBRATION_LINES})",
-            path,
-        )

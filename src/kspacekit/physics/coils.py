@@ -22,7 +22,9 @@ where no coil sees signal, which removes that freedom.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -240,3 +242,25 @@ def estimate_maps(kspace: Tensor, mask: Tensor, method: str = "espirit") -> Tens
     if method == "espirit":
         return espirit_maps(kspace, mask)
     raise KspaceKitError(f"unknown coil-map method {method!r}; choose 'espirit' or 'lowres'")
+
+
+def check_calibration_region(
+    pattern: np.ndarray, shape: tuple[int, int], path: Path, minimum: int = MIN_CALIBRATION_LINES
+) -> None:
+    """Undersampled data must have a fully sampled centre region that coil maps and kernels can
+    calibrate from, at least ``minimum`` samples along each axis.
+    ``pattern``: the sampled (H, W) locations, or a 1-D line mask (W,), of k-space of ``shape``."""
+    plane = torch.from_numpy(np.asarray(pattern) != 0)
+    try:
+        rows, columns = calibration_region(plane.reshape(1, 1, -1 if plane.ndim == 2 else 1, shape[1]), shape)
+    except KspaceKitError:
+        size = (0, 0)
+    else:
+        size = (rows.stop - rows.start, columns.stop - columns.start)
+    if min(size) < minimum:
+        found = "the k-space centre is not sampled" if min(size) == 0 else f"largest {size[0]}x{size[1]}"
+        raise KspaceKitError(
+            f"no fully sampled centre region to calibrate from ({found}; coil maps need "
+            f"at least {MIN_CALIBRATION_LINES}x{MIN_CALIBRATION_LINES})",
+            path,
+        )
