@@ -661,7 +661,7 @@ def _run_volume(
                     result.unavailable[(name, sampling.acceleration)] = f"failed: {type(err).__name__}: {err}"
                     continue
                 run.images.append(images.float().cpu().numpy())
-                run.steps.extend(getattr(methods[name], "last_steps", []))
+                run.steps.extend(methods[name].last_steps)
                 run.add_consistency(None if maps is None else consistency_terms(images, measured, mask, maps))
                 if capture:
                     result.examples[sampling.acceleration].images[name] = run.images[-1][row]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -72,6 +72,9 @@ class ReconstructionMethod(ABC):
     """
 
     name: ClassVar[str]
+    last_steps: Sequence[int] = ()
+    """Fitting steps each slice of the last batch took, for methods that fit per slice (e.g.
+    ``scan-learned``); empty for the others. Reports show it beside the time it cost."""
 
     @abstractmethod
     def reconstruct(self, kspace: Tensor, mask: Tensor, meta: ReconMeta) -> Tensor:
